@@ -1,0 +1,93 @@
+"""Every setting of the platform, read from the environment in one place.
+
+Both the API and the spawner build a :class:`Config` once at start; nothing
+else reads ``os.environ`` for platform settings.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Optional
+
+VERSION = "0.1.0"
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _str(name: str, default: Optional[str]) -> Optional[str]:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _list(name: str, default: str) -> tuple:
+    return tuple(p.strip() for p in _str(name, default).split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    redis_url: str = "redis://localhost:6379/0"
+    jwt_secret: Optional[str] = None
+    jwt_public_key: Optional[str] = None  # path to a PEM file
+    jwt_algorithms: tuple = ("HS256",)
+    case: str = "snake"  # or "camel"
+    api_url: str = "http://localhost:8000"
+    max_message_bytes: int = 100 * 1024 * 1024
+    log_max_bytes: int = 1_000_000
+    log_ex: int = 12 * 3600  # seconds logs and results are kept by default
+    default_max_workers: int = 6
+    execution_token_ttl: int = 3600  # seconds past the execution's end
+    actor_error_threshold: int = 3  # consecutive failed runs before the actor is ERROR
+    spawner_workdir: str = "/tmp/actors-spawner"
+    spawner_name: Optional[str] = None
+    container_user: Optional[str] = None  # e.g. "1000:1000" unless use_container_uid
+    pids_limit: int = 512
+    lease_seconds: int = 30
+    runtime: str = "docker"  # or "process"
+    process_image_path: tuple = ()  # folders holding images/<name>/ for the process runtime
+    version: str = VERSION
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Config":
+        public_key = _str("ACTORS_JWT_PUBLIC_KEY", None)
+        default_algs = "RS256,ES256" if public_key else "HS256"
+        values = dict(
+            redis_url=_str("ACTORS_REDIS_URL", cls.redis_url),
+            jwt_secret=_str("ACTORS_JWT_SECRET", None),
+            jwt_public_key=public_key,
+            jwt_algorithms=_list("ACTORS_JWT_ALGORITHMS", default_algs),
+            case=_str("ACTORS_CASE", cls.case).lower(),
+            api_url=_str("ACTORS_API_URL", cls.api_url).rstrip("/"),
+            max_message_bytes=_int("ACTORS_MAX_MESSAGE_BYTES", cls.max_message_bytes),
+            log_max_bytes=_int("ACTORS_LOG_MAX_BYTES", cls.log_max_bytes),
+            log_ex=_int("ACTORS_LOG_EX", cls.log_ex),
+            default_max_workers=_int("ACTORS_DEFAULT_MAX_WORKERS", cls.default_max_workers),
+            execution_token_ttl=_int("ACTORS_EXECUTION_TOKEN_TTL", cls.execution_token_ttl),
+            actor_error_threshold=_int("ACTORS_ACTOR_ERROR_THRESHOLD", cls.actor_error_threshold),
+            spawner_workdir=_str("ACTORS_SPAWNER_WORKDIR", cls.spawner_workdir),
+            spawner_name=_str("ACTORS_SPAWNER_NAME", None),
+            container_user=_str("ACTORS_CONTAINER_USER", None),
+            pids_limit=_int("ACTORS_PIDS_LIMIT", cls.pids_limit),
+            runtime=_str("ACTORS_RUNTIME", cls.runtime),
+            process_image_path=_list("ACTORS_PROCESS_IMAGE_PATH", ""),
+        )
+        values.update(overrides)
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.case not in ("snake", "camel"):
+            raise ValueError(f"ACTORS_CASE must be 'snake' or 'camel', not {self.case!r}")
+        if not self.jwt_secret and not self.jwt_public_key:
+            raise ValueError("set ACTORS_JWT_SECRET (HS256) or ACTORS_JWT_PUBLIC_KEY (RS256/ES256)")
+
+    def with_overrides(self, **values) -> "Config":
+        known = {f.name for f in fields(self)}
+        unknown = set(values) - known
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        return replace(self, **values)

@@ -1,0 +1,86 @@
+"""The response envelope and the error handlers that keep every answer in it.
+
+``{"message": str, "result": ..., "status": "success"|"error", "version": str}``
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, jsonify
+from werkzeug.exceptions import HTTPException
+
+from .casing import convert_keys, to_camel
+
+log = logging.getLogger(__name__)
+
+
+class APIError(Exception):
+    """An error a user can act on: its message goes back in the envelope."""
+
+    status_code = 400
+
+    def __init__(self, message: str, status_code: int = None):
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class NotFound(APIError):
+    status_code = 404
+
+
+class Forbidden(APIError):
+    status_code = 403
+
+
+class Unauthorized(APIError):
+    status_code = 401
+
+
+def envelope(result, message: str, status: str = "success", code: int = 200):
+    config = current_app.config["ACTORS"]
+    if config.case == "camel":
+        result = convert_keys(result, to_camel)
+    body = {"message": message, "result": result, "status": status, "version": config.version}
+    response = jsonify(body)
+    response.status_code = code
+    return response
+
+
+def ok(result, message: str, code: int = 200):
+    return envelope(result, message, "success", code)
+
+
+def _error(message: str, code: int):
+    return envelope(None, message, "error", code)
+
+
+_HTTP_MESSAGES = {
+    404: "Not found: no such endpoint.",
+    405: "Method not allowed on this endpoint.",
+    413: "The message is larger than this server accepts ({limit} bytes).",
+}
+
+
+def register_error_handlers(app) -> None:
+    @app.errorhandler(APIError)
+    def handle_api_error(error: APIError):
+        return _error(error.message, error.status_code)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException):
+        template = _HTTP_MESSAGES.get(error.code)
+        if template:
+            message = template.format(limit=app.config["ACTORS"].max_message_bytes)
+        else:
+            message = error.description or error.name
+        response = _error(message, error.code)
+        if error.code == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        log.exception("unhandled error")
+        return _error("Internal server error; the request was not completed.", 500)

@@ -1,0 +1,65 @@
+"""Status values, ids and timestamps shared by the API and the spawner."""
+from __future__ import annotations
+
+import enum
+import secrets
+import string
+from datetime import datetime, timezone
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+class ActorStatus(str, enum.Enum):
+    SUBMITTED = "SUBMITTED"
+    READY = "READY"
+    ERROR = "ERROR"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ExecutionStatus(str, enum.Enum):
+    SUBMITTED = "SUBMITTED"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    ERROR = "ERROR"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def finished(self) -> bool:
+        return self in (ExecutionStatus.COMPLETE, ExecutionStatus.ERROR)
+
+
+class ContentType(str, enum.Enum):
+    """The three message kinds, spelled as ``_abaco_Content_Type`` spells them."""
+
+    STR = "str"
+    JSON = "application/json"
+    BINARY = "application/octet-stream"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def new_id(length: int = 13) -> str:
+    """A short opaque id, in the style of Abaco's (not a UUID)."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def isoformat(moment: datetime) -> str:
+    """ISO 8601 UTC ending in Z, with microseconds."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_iso() -> str:
+    return isoformat(utcnow())
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,77 @@
+"""Reading executions and their logs; force-quitting and cancelling them."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+from ..auth import load_actor
+from ..context import get_config, get_store, links
+from ..errors import NotFound, ok
+from ..models import ExecutionStatus
+
+bp = Blueprint("executions", __name__)
+
+SUMMARY_FIELDS = ("id", "status", "message_received_time", "start_time", "finish_time")
+
+
+def load_execution(store, actor_id: str, execution_id: str) -> dict:
+    execution = store.executions.get(execution_id, actor_id=actor_id)
+    if execution is None:
+        raise NotFound(f"No execution {execution_id!r} for actor {actor_id!r}.")
+    return execution
+
+
+@bp.get("/actors/<actor_id>/executions")
+def list_executions(actor_id):
+    store = get_store()
+    actor = load_actor(store, actor_id)
+    executions = store.executions.list_for_actor(actor_id)
+    result = {
+        "actor_id": actor_id, "api_server": get_config().api_url, "owner": actor["owner"],
+        **store.executions.totals(actor_id),
+        "ids": [e["id"] for e in executions],
+        "executions": [{k: e.get(k) for k in SUMMARY_FIELDS} for e in executions],
+    }
+    return ok(result, "Actor executions retrieved successfully.")
+
+
+@bp.get("/actors/<actor_id>/executions/<execution_id>")
+def get_execution(actor_id, execution_id):
+    store = get_store()
+    actor = load_actor(store, actor_id)
+    execution = load_execution(store, actor_id, execution_id)
+    execution["_links"] = links(
+        ("self", f"/actors/{actor_id}/executions/{execution_id}"),
+        ("logs", f"/actors/{actor_id}/executions/{execution_id}/logs"),
+        ("owner", f"/profiles/{actor['owner']}"))
+    return ok(execution, "Actor execution retrieved successfully.")
+
+
+@bp.delete("/actors/<actor_id>/executions/<execution_id>")
+def stop_execution(actor_id, execution_id):
+    """A queued execution is cancelled; a running one is force-quit by its spawner."""
+    store = get_store()
+    load_actor(store, actor_id)
+    execution = load_execution(store, actor_id, execution_id)
+    status = ExecutionStatus(execution["status"])
+    if status is ExecutionStatus.SUBMITTED and store.executions.cancel(actor_id, execution_id):
+        message = "Execution cancelled before it started."
+    elif status.finished:
+        message = f"Execution already finished ({status}); nothing to stop."
+    else:
+        store.executions.request_kill(execution_id)
+        message = "Force-quit requested; the execution's container is being stopped."
+    return ok(store.executions.get(execution_id), message)
+
+
+@bp.get("/actors/<actor_id>/executions/<execution_id>/logs")
+def get_logs(actor_id, execution_id):
+    store = get_store()
+    actor = load_actor(store, actor_id)
+    load_execution(store, actor_id, execution_id)
+    result = {
+        "logs": store.logs.get(execution_id),
+        "_links": links(("self", f"/actors/{actor_id}/executions/{execution_id}/logs"),
+                        ("execution", f"/actors/{actor_id}/executions/{execution_id}"),
+                        ("owner", f"/profiles/{actor['owner']}")),
+    }
+    return ok(result, "Logs retrieved successfully.")

@@ -1,0 +1,82 @@
+"""Sending messages: each accepted message becomes a SUBMITTED execution."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, request
+
+from ..auth import current_identity, load_actor
+from ..context import get_config, get_store, links
+from ..errors import APIError, ok
+from ..models import ContentType, new_id
+
+bp = Blueprint("messages", __name__)
+
+# Query parameters that steer the platform rather than reach the container.
+RESERVED_PARAMETERS = {"_abaco_synchronous", "x-nonce"}
+
+
+def read_message() -> tuple:
+    """(content type, body bytes, ``msg`` for the response) from the three Abaco forms."""
+    mimetype = request.mimetype
+    if mimetype == "application/octet-stream":
+        return ContentType.BINARY, request.get_data(), "binary - omitted"
+    if request.is_json:
+        raw = request.get_data()
+        try:
+            json.loads(raw)
+        except ValueError as error:
+            raise APIError(f"The JSON message could not be parsed: {error}.")
+        return ContentType.JSON, raw, raw.decode("utf-8", "replace")
+    if mimetype == "text/plain":
+        text = request.get_data().decode("utf-8", "replace")
+        return ContentType.STR, text.encode(), text
+    message = request.form.get("message")
+    if message is None:
+        raise APIError("No message found: send a form field 'message', a JSON body "
+                       "(Content-Type: application/json), or binary data "
+                       "(Content-Type: application/octet-stream).")
+    return ContentType.STR, message.encode(), message
+
+
+def message_environment() -> dict:
+    """Every query parameter becomes a variable in the container."""
+    return {name: value for name, value in request.args.items() if name not in RESERVED_PARAMETERS}
+
+
+@bp.post("/actors/<actor_id>/messages")
+def send_message(actor_id):
+    store = get_store()
+    actor = load_actor(store, actor_id)
+    content_type, body, msg = read_message()
+    if len(body) > get_config().max_message_bytes:
+        raise APIError("The message is larger than this server accepts "
+                       f"({get_config().max_message_bytes} bytes).", 413)
+    execution = store.executions.submit(actor, {
+        "id": new_id(), "executor": current_identity().username,
+        "content_type": str(content_type), "environment": message_environment(),
+    }, body)
+    eid = execution["id"]
+    result = {
+        "execution_id": eid, "msg": msg,
+        "_links": links(("self", f"/actors/{actor_id}/executions/{eid}"),
+                        ("messages", f"/actors/{actor_id}/messages"),
+                        ("owner", f"/profiles/{actor['owner']}")),
+    }
+    return ok(result, "The request was successful")
+
+
+@bp.get("/actors/<actor_id>/messages")
+def count_messages(actor_id):
+    store = get_store()
+    load_actor(store, actor_id)
+    return ok({"messages": store.executions.queued_count(actor_id)},
+              "The request was successful")
+
+
+@bp.delete("/actors/<actor_id>/messages")
+def purge_messages(actor_id):
+    store = get_store()
+    load_actor(store, actor_id)
+    cancelled = store.executions.purge(actor_id)
+    return ok({"messages": 0, "cancelled": cancelled}, f"Purged {cancelled} queued messages.")

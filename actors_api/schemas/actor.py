@@ -1,0 +1,93 @@
+"""What a user may say about an actor when registering or replacing it."""
+from __future__ import annotations
+
+import json
+import re
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+MEM_LIMIT = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+ENV_NAME = re.compile(r"^[^=\x00]+$")
+
+# Abaco's max_cpus is in nanoCPUs; values this large are read that way.
+NANO_CPUS_THRESHOLD = 1_000_000
+
+DEFAULTS = {
+    "name": None, "description": "", "default_environment": {}, "stateless": True,
+    "privileged": False, "max_workers": None, "mem_limit": None, "max_cpus": None,
+    "hints": [], "queue": "default", "log_ex": None, "token": False, "use_container_uid": False,
+}
+
+
+class JSONDict(fields.Dict):
+    """A dict of strings, also accepted as a JSON string (how a form field carries one)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except ValueError:
+                raise ValidationError("Must be a JSON object of strings.")
+        if not isinstance(value, dict):
+            raise ValidationError("Must be an object mapping names to strings.")
+        for key, item in value.items():
+            if not isinstance(item, str) or not ENV_NAME.match(str(key)):
+                raise ValidationError(f"Entry {key!r} must be a name without '=' mapping to a string.")
+        return value
+
+
+class StringList(fields.List):
+    """A list of strings, also accepted as a JSON list or a comma-separated string."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.String(), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    raise ValidationError("Must be a list of strings.")
+            else:
+                value = [part.strip() for part in text.split(",") if part.strip()]
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class ActorSchema(Schema):
+    image = fields.String(required=True, validate=validate.Length(min=1, max=512))
+    name = fields.String(allow_none=True, validate=validate.Length(max=256))
+    description = fields.String(validate=validate.Length(max=4096))
+    default_environment = JSONDict()
+    stateless = fields.Boolean()
+    privileged = fields.Boolean()
+    max_workers = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    mem_limit = fields.String(allow_none=True, validate=validate.Regexp(
+        MEM_LIMIT, error="Must be a size such as '512m' or '2g'."))
+    max_cpus = fields.Float(allow_none=True, validate=validate.Range(min=0, min_inclusive=False))
+    hints = StringList()
+    queue = fields.String(validate=validate.Regexp(
+        QUEUE_NAME, error="Must be 1-64 letters, digits, '_', '.' or '-'."))
+    log_ex = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    token = fields.Boolean()
+    use_container_uid = fields.Boolean()
+
+    @validates_schema
+    def stateful_has_one_worker(self, data, **kwargs):
+        if data.get("stateless") is False and data.get("max_workers") not in (None, 1):
+            raise ValidationError("A stateful actor (stateless=false) runs one worker; "
+                                  "do not set max_workers.", "max_workers")
+
+
+class ActorUpdateSchema(ActorSchema):
+    force = fields.Boolean()  # Abaco's: check (and pull) the image again
+
+
+def with_defaults(loaded: dict) -> dict:
+    actor = dict(DEFAULTS)
+    actor.update(loaded)
+    if actor["max_cpus"] and actor["max_cpus"] >= NANO_CPUS_THRESHOLD:
+        actor["max_cpus"] = actor["max_cpus"] / 1e9
+    return actor

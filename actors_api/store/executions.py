@@ -1,0 +1,226 @@
+"""Executions: their records, the per-actor mailbox and every change of status.
+
+All status changes go through the Lua scripts below, so each rule is enforced
+atomically in Redis, whoever calls it and however many spawners run:
+
+* ``submit``   nothing -> SUBMITTED, message stored, mailbox entry and drain job
+               written in one MULTI: an accepted message is never half-recorded.
+* ``claim``    the oldest SUBMITTED in the mailbox -> RUNNING (skips cancelled ones).
+* ``cancel``   SUBMITTED -> COMPLETE, only while still in the mailbox.
+* ``finish``   RUNNING -> COMPLETE | ERROR, adding to the actor's totals once.
+"""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from ..models import ExecutionStatus, now_iso
+from . import keys
+from .records import decode, decode_many, encode, ordered
+from .work import WorkQueue
+
+INTERNAL_FIELDS = ("sequence", "environment", "spawner", "queue", "log_ex")
+
+_CLAIM = """
+-- KEYS: mailbox, running-set; ARGV: execution key prefix, fields json
+while true do
+  local popped = redis.call('ZPOPMIN', KEYS[1])
+  if #popped == 0 then return nil end
+  local eid = popped[1]
+  local key = ARGV[1] .. eid
+  if redis.call('HGET', key, 'status') == '"SUBMITTED"' then
+    local fields = cjson.decode(ARGV[2])
+    for name, value in pairs(fields) do redis.call('HSET', key, name, value) end
+    redis.call('SADD', KEYS[2], eid)
+    return eid
+  end
+end
+"""
+
+_CANCEL = """
+-- KEYS: mailbox, execution; ARGV: execution id, fields json
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+local fields = cjson.decode(ARGV[2])
+for name, value in pairs(fields) do redis.call('HSET', KEYS[2], name, value) end
+return 1
+"""
+
+_FINISH = """
+-- KEYS: execution, totals, running-set; ARGV: execution id, fields json, cpu, io, runtime
+if redis.call('HGET', KEYS[1], 'status') ~= '"RUNNING"' then return 0 end
+local fields = cjson.decode(ARGV[2])
+for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
+redis.call('HINCRBY', KEYS[2], 'total_executions', 1)
+redis.call('HINCRBY', KEYS[2], 'total_cpu', ARGV[3])
+redis.call('HINCRBY', KEYS[2], 'total_io', ARGV[4])
+redis.call('HINCRBYFLOAT', KEYS[2], 'total_runtime', ARGV[5])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local fields = cjson.decode(ARGV[1])
+for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
+return 1
+"""
+
+
+class ExecutionStore:
+    def __init__(self, redis):
+        self.redis = redis
+        self.work = WorkQueue(redis)
+        self._claim = redis.register_script(_CLAIM)
+        self._cancel = redis.register_script(_CANCEL)
+        self._finish = redis.register_script(_FINISH)
+        self._update = redis.register_script(_UPDATE)
+
+    # -- putting work in -------------------------------------------------
+    def submit(self, actor: dict, execution: dict, body: bytes) -> dict:
+        """Record a new SUBMITTED execution and wake a spawner, atomically."""
+        sequence = self.redis.incr(keys.SEQUENCE)
+        record = dict(execution, actor_id=actor["id"], status=str(ExecutionStatus.SUBMITTED),
+                      status_message="", worker_id=None, exit_code=None, final_state=None,
+                      cpu=0, io=0, runtime=0, start_time=None, finish_time=None,
+                      message_received_time=now_iso(), sequence=sequence,
+                      queue=actor["queue"], log_ex=actor.get("log_ex"))
+        eid = record["id"]
+        with self.redis.pipeline() as pipe:
+            pipe.multi()
+            pipe.hset(keys.execution(eid), mapping=encode(record))
+            pipe.set(keys.message(eid), body)
+            pipe.zadd(keys.actor_executions(actor["id"]), {eid: sequence})
+            pipe.zadd(keys.mailbox(actor["id"]), {eid: sequence})
+            pipe.sadd(keys.MAILBOXES, actor["id"])
+            self.work.enqueue_drain(actor["id"], actor["queue"], pipeline=pipe)
+            pipe.execute()
+        return _public(record)
+
+    # -- reading ---------------------------------------------------------
+    def get(self, execution_id: str, actor_id: Optional[str] = None) -> Optional[dict]:
+        record = self.get_internal(execution_id)
+        if record is None or (actor_id is not None and record["actor_id"] != actor_id):
+            return None
+        return _public(record)
+
+    def get_internal(self, execution_id: str) -> Optional[dict]:
+        """The full record, with the fields only the spawner needs."""
+        return decode(self.redis.hgetall(keys.execution(execution_id)))
+
+    def ids_for_actor(self, actor_id: str) -> list:
+        return [m.decode() for m in self.redis.zrange(keys.actor_executions(actor_id), 0, -1)]
+
+    def list_for_actor(self, actor_id: str) -> list:
+        ids = self.ids_for_actor(actor_id)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for eid in ids:
+                pipe.hgetall(keys.execution(eid))
+            return [_public(r) for r in decode_many(pipe.execute())]
+
+    def totals(self, actor_id: str) -> dict:
+        raw = self.redis.hgetall(keys.actor_totals(actor_id))
+        values = {k.decode(): v.decode() for k, v in raw.items()}
+        return {
+            "total_executions": int(values.get("total_executions", 0)),
+            "total_cpu": int(values.get("total_cpu", 0)),
+            "total_io": int(values.get("total_io", 0)),
+            "total_runtime": round(float(values.get("total_runtime", 0)), 3),
+        }
+
+    def queued_count(self, actor_id: str) -> int:
+        return self.redis.zcard(keys.mailbox(actor_id))
+
+    def message_body(self, execution_id: str) -> bytes:
+        return self.redis.get(keys.message(execution_id)) or b""
+
+    # -- status changes --------------------------------------------------
+    def claim_next(self, actor_id: str, spawner: str, worker_id: str) -> Optional[str]:
+        """Take the actor's oldest waiting execution for this worker; its id or ``None``."""
+        fields = encode({"status": str(ExecutionStatus.RUNNING), "worker_id": worker_id,
+                         "spawner": spawner})
+        eid = self._claim(keys=[keys.mailbox(actor_id), keys.spawner_running(spawner)],
+                          args=[keys.execution(""), json.dumps(fields)])
+        return eid.decode() if eid else None
+
+    def has_waiting(self, actor_id: str) -> bool:
+        return self.redis.zcard(keys.mailbox(actor_id)) > 0
+
+    def cancel(self, actor_id: str, execution_id: str) -> bool:
+        """Cancel a queued execution so it never runs; False if it already left the queue."""
+        fields = encode({"status": str(ExecutionStatus.COMPLETE), "finish_time": now_iso(),
+                         "status_message": "Cancelled before it started."})
+        done = self._cancel(keys=[keys.mailbox(actor_id), keys.execution(execution_id)],
+                            args=[execution_id, json.dumps(fields)])
+        return bool(done)
+
+    def purge(self, actor_id: str) -> int:
+        """Cancel every queued execution of the actor; how many were cancelled."""
+        waiting = [m.decode() for m in self.redis.zrange(keys.mailbox(actor_id), 0, -1)]
+        return sum(self.cancel(actor_id, eid) for eid in waiting)
+
+    def mark_started(self, execution_id: str, **fields) -> None:
+        self.update(execution_id, start_time=now_iso(), **fields)
+
+    def update(self, execution_id: str, **fields) -> None:
+        """Progress of a RUNNING execution (stats, ids); never a status change.
+
+        A no-op once the execution is deleted, so a late stats sample cannot
+        resurrect half a record.
+        """
+        assert "status" not in fields, "status changes go through claim/cancel/finish"
+        self._update(keys=[keys.execution(execution_id)], args=[json.dumps(encode(fields))])
+
+    def finish(self, execution: dict, status: ExecutionStatus, log_ex: int, **fields) -> bool:
+        """End a RUNNING execution once; logs, message and results start expiring."""
+        eid = execution["id"]
+        fields = dict(fields, status=str(status), finish_time=now_iso())
+        cpu, io, runtime = (int(fields.get("cpu") or 0), int(fields.get("io") or 0),
+                            float(fields.get("runtime") or 0))
+        done = self._finish(
+            keys=[keys.execution(eid), keys.actor_totals(execution["actor_id"]),
+                  keys.spawner_running(execution.get("spawner") or "")],
+            args=[eid, json.dumps(encode(fields)), cpu, io, runtime],
+        )
+        with self.redis.pipeline() as pipe:
+            for key in (keys.logs(eid), keys.message(eid), keys.results(eid)):
+                pipe.expire(key, log_ex)
+            pipe.delete(keys.kill_request(eid))
+            pipe.execute()
+        return bool(done)
+
+    def running_on(self, spawner: str) -> list:
+        return [m.decode() for m in self.redis.smembers(keys.spawner_running(spawner))]
+
+    # -- force-quit ------------------------------------------------------
+    def request_kill(self, execution_id: str) -> None:
+        self.redis.set(keys.kill_request(execution_id), 1, ex=24 * 3600)
+
+    def kill_requested(self, execution_id: str) -> bool:
+        return bool(self.redis.exists(keys.kill_request(execution_id)))
+
+    # -- removal ---------------------------------------------------------
+    def delete_for_actor(self, actor_id: str) -> None:
+        ids = self.ids_for_actor(actor_id)
+        with self.redis.pipeline() as pipe:
+            for eid in ids:
+                pipe.delete(keys.execution(eid), keys.message(eid), keys.logs(eid),
+                            keys.results(eid), keys.kill_request(eid))
+            pipe.delete(keys.actor_executions(actor_id), keys.mailbox(actor_id))
+            pipe.srem(keys.MAILBOXES, actor_id)
+            pipe.execute()
+
+    def actors_with_mail(self) -> list:
+        return [m.decode() for m in self.redis.smembers(keys.MAILBOXES)]
+
+    def forget_empty_mailbox(self, actor_id: str) -> None:
+        if not self.has_waiting(actor_id):
+            self.redis.srem(keys.MAILBOXES, actor_id)
+
+
+FIELD_ORDER = ("id", "actor_id", "worker_id", "executor", "status", "status_message", "exit_code",
+               "content_type", "cpu", "io", "runtime", "message_received_time", "start_time",
+               "finish_time", "final_state")
+
+
+def _public(record: dict) -> dict:
+    return ordered(record, FIELD_ORDER, INTERNAL_FIELDS)

@@ -1,0 +1,30 @@
+"""Records kept as Redis hashes whose values are JSON, so types survive the trip."""
+from __future__ import annotations
+
+import json
+from typing import Iterable, Optional
+
+
+def encode(fields: dict) -> dict:
+    return {name: json.dumps(value) for name, value in fields.items()}
+
+
+def decode(raw: dict) -> Optional[dict]:
+    if not raw:
+        return None
+    return {_text(name): json.loads(value) for name, value in raw.items()}
+
+
+def decode_many(raws: Iterable[dict]) -> list:
+    return [record for record in (decode(raw) for raw in raws) if record is not None]
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def ordered(record: dict, order: tuple, hidden: tuple) -> dict:
+    """The record without ``hidden`` fields, ``order`` first: stable, readable responses."""
+    first = {name: record[name] for name in order if name in record}
+    rest = {k: v for k, v in sorted(record.items()) if k not in first and k not in hidden}
+    return {**first, **rest}

@@ -1,0 +1,36 @@
+"""The RQ side of the store: the jobs that tell spawners there is work.
+
+A job never carries a message. A ``drain`` job says "actor X may have a
+message waiting"; the spawner that takes it claims the actor's oldest waiting
+execution (if a worker slot is free). Extra jobs are harmless no-ops, so the
+only rule that matters is: whenever a message may be stranded, enqueue a drain.
+"""
+from __future__ import annotations
+
+from rq import Queue
+
+DRAIN = "spawner.runner.drain"
+CHECK_IMAGE = "spawner.runner.check_image"
+
+
+def rq_queue_name(queue: str) -> str:
+    return f"actors.{queue}"
+
+
+class WorkQueue:
+    def __init__(self, redis):
+        self.redis = redis
+
+    def _queue(self, queue: str) -> Queue:
+        return Queue(rq_queue_name(queue), connection=self.redis)
+
+    def enqueue_drain(self, actor_id: str, queue: str, pipeline=None) -> None:
+        self._queue(queue).enqueue_call(
+            DRAIN, args=(actor_id,), timeout=-1, result_ttl=0, failure_ttl=24 * 3600,
+            pipeline=pipeline,
+        )
+
+    def enqueue_image_check(self, actor_id: str, queue: str) -> None:
+        self._queue(queue).enqueue_call(
+            CHECK_IMAGE, args=(actor_id,), timeout=-1, result_ttl=0, failure_ttl=24 * 3600
+        )

@@ -1,0 +1,74 @@
+"""JWTs: verifying bearer tokens and minting them (operators' CLI, per-execution tokens).
+
+The accepted algorithms come from configuration, never from the token's own
+header, which rules out ``alg: none`` and HS/RS key confusion.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import jwt
+
+KNOWN_ROLES = ("admin", "privileged", "limited")
+
+
+class TokenError(Exception):
+    """A token that must not be accepted; the message says why."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    username: str
+    roles: tuple = field(default_factory=tuple)
+    tenant: str = "default"
+    actor_scope: Optional[str] = None  # set on per-execution tokens: only this actor
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def is_privileged(self) -> bool:
+        return self.is_admin or "privileged" in self.roles
+
+
+def _verification_key(config) -> str:
+    if config.jwt_public_key:
+        with open(config.jwt_public_key) as handle:
+            return handle.read()
+    return config.jwt_secret
+
+
+def verify(config, token: str) -> Identity:
+    try:
+        claims = jwt.decode(token, _verification_key(config), algorithms=list(config.jwt_algorithms),
+                            options={"require": ["exp", "sub"]})
+    except jwt.ExpiredSignatureError:
+        raise TokenError("The bearer token has expired.")
+    except jwt.MissingRequiredClaimError as error:
+        raise TokenError(f"The bearer token lacks the required claim {error.claim!r}.")
+    except jwt.InvalidTokenError as error:
+        raise TokenError(f"The bearer token is not valid: {error}.")
+    roles = claims.get("roles") or []
+    if isinstance(roles, str):
+        roles = [roles]
+    if not isinstance(roles, list) or not isinstance(claims["sub"], str) or not claims["sub"]:
+        raise TokenError("The bearer token's 'sub' must be a username and 'roles' a list.")
+    return Identity(username=claims["sub"], roles=tuple(r for r in roles if r in KNOWN_ROLES),
+                    tenant=str(claims.get("tenant") or "default"), actor_scope=claims.get("actor"))
+
+
+def mint(config, username: str, roles=(), ttl: int = 24 * 3600, actor: Optional[str] = None,
+         tenant: Optional[str] = None) -> str:
+    """A token signed with the configured HS256 secret (operators and executions)."""
+    if not config.jwt_secret:
+        raise TokenError("Minting tokens needs ACTORS_JWT_SECRET; with a public key, use your issuer.")
+    now = int(time.time())
+    claims = {"sub": username, "roles": list(roles), "iat": now, "exp": now + ttl}
+    if actor:
+        claims["actor"] = actor
+    if tenant:
+        claims["tenant"] = tenant
+    return jwt.encode(claims, config.jwt_secret, algorithm="HS256")

@@ -1,0 +1,46 @@
+"""The environment an execution sees: the contract actor code relies on.
+
+Later entries win: the actor's ``default_environment``, then the message's
+query parameters, then the platform's own variables.
+"""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from actors_api.models import ContentType
+
+BINARY_TARGET = "/_abaco_binary_data"
+RESULTS_TARGET = "/_abaco_results.sock"
+
+
+def actor_dbid(actor: dict, tenant: str = "default") -> str:
+    return f"{tenant.upper()}_{actor['id']}"
+
+
+def execution_environment(actor: dict, execution: dict, message: bytes, api_server: str,
+                          worker_id: str, access_token: Optional[str], state=None) -> dict:
+    environment = {}
+    environment.update(actor.get("default_environment") or {})
+    environment.update(execution.get("environment") or {})
+    content_type = execution["content_type"]
+    system = {
+        "_abaco_execution_id": execution["id"],
+        "_abaco_actor_id": actor["id"],
+        "_abaco_actor_dbid": actor_dbid(actor),
+        "_abaco_actor_name": actor.get("name") or "",
+        "_abaco_worker_id": worker_id,
+        "_abaco_container_repo": actor["image"],
+        "_abaco_Content_Type": content_type,
+        "_abaco_username": execution["executor"],
+        "_abaco_api_server": api_server,
+        "_abaco_actor_state": json.dumps(state) if state is not None else "",
+        "_abaco_actor_revision": str(actor.get("revision", 1)),
+        "_abaco_access_token": access_token or "",
+    }
+    environment.update(system)
+    if content_type != str(ContentType.BINARY):
+        environment["MSG"] = message.decode("utf-8", "replace")
+    else:
+        environment.pop("MSG", None)
+    return environment

@@ -1,0 +1,62 @@
+"""Picking up after a spawner that stopped while its executions ran.
+
+On start a spawner looks at every container it labelled: finished ones are
+recorded and removed, running ones are followed again to the end. Executions
+it had claimed but whose container never started are put in ERROR. So an
+execution is never left RUNNING by a crash of its spawner, as long as that
+spawner comes back.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from actors_api.models import ExecutionStatus
+
+from .runner import ExecutionRun, Spawner
+from .runtimes import LABEL_EXECUTION
+
+log = logging.getLogger(__name__)
+
+
+def reconcile(spawner: Spawner) -> list:
+    """Settle this spawner's leftovers; returns the threads following re-attached runs."""
+    store = spawner.store
+    followers, seen = [], set()
+    for handle in spawner.runtime.labelled(spawner.name):
+        execution_id = handle.labels.get(LABEL_EXECUTION, "")
+        seen.add(execution_id)
+        execution = store.executions.get_internal(execution_id)
+        actor = store.actors.get(execution["actor_id"]) if execution else None
+        if execution is None or actor is None or ExecutionStatus(execution["status"]).finished:
+            handle.remove()
+            continue
+        slot = int(str(execution.get("worker_id") or "-1").rsplit("-", 1)[-1] or 1)
+        lease_owner = f"{spawner.name}:reattached:{execution_id}"
+        store.slots.renew(actor["id"], slot, lease_owner)
+        run = ExecutionRun(spawner, actor, execution_id, slot, lease_owner)
+        run.handle = handle
+        log.info("following execution %s again (running: %s)", execution_id, handle.is_running())
+        store.logs.replace(execution_id, b"")  # the log stream is read again from the start
+        thread = threading.Thread(target=_follow_and_release, args=(run,), daemon=True,
+                                  name=f"reattach:{execution_id}")
+        thread.start()
+        followers.append(thread)
+    for execution_id in store.executions.running_on(spawner.name):
+        if execution_id in seen:
+            continue
+        execution = store.executions.get_internal(execution_id)
+        if execution and execution["status"] == str(ExecutionStatus.RUNNING):
+            store.executions.finish(execution, ExecutionStatus.ERROR, spawner.config.log_ex,
+                                    status_message="The spawner stopped before the container started.")
+            store.work.enqueue_drain(execution["actor_id"], execution.get("queue") or "default")
+    return followers
+
+
+def _follow_and_release(run: ExecutionRun) -> None:
+    try:
+        run.follow()
+    finally:
+        run.store.slots.release(run.actor["id"], run.slot, run.lease_owner)
+        if run.store.executions.has_waiting(run.actor["id"]):
+            run.store.work.enqueue_drain(run.actor["id"], run.actor["queue"])

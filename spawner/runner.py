@@ -1,0 +1,289 @@
+"""One execution's life: claim, prepare, start, watch, collect, finalise.
+
+RQ calls :func:`drain` and :func:`check_image`; both run inside a spawner
+process that :func:`configure` set up (or one built from the environment).
+Whatever goes wrong, an execution this module claimed ends COMPLETE or ERROR
+and its container is removed; if the process itself dies, the spawner's
+reconciliation on restart finishes the job (see reconcile.py).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+from actors_api.config import Config
+from actors_api.models import ActorStatus, ContentType, ExecutionStatus
+from actors_api.store import Store
+from actors_api.tokens import mint
+
+from .binary_pipe import BinaryPipe
+from .environment import BINARY_TARGET, execution_environment
+from .runtimes import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_SPAWNER, Handle, ImageUnavailable,
+                       Mount, RunSpec, Runtime, StartFailed, make_runtime)
+
+log = logging.getLogger(__name__)
+
+WAIT_STEP = 1.0  # seconds between kill checks and lease renewals while a container runs
+STATS_INTERVAL = 1.0
+
+
+class Spawner:
+    """What every execution in this process shares: settings, store, runtime, name."""
+
+    def __init__(self, config: Config, store: Store, runtime: Runtime, name: Optional[str] = None):
+        self.config = config
+        self.store = store
+        self.runtime = runtime
+        self.name = name or config.spawner_name or socket.gethostname()
+
+    def capacity(self, actor: dict) -> int:
+        if not actor["stateless"]:
+            return 1
+        return actor.get("max_workers") or self.config.default_max_workers
+
+    def drain(self, actor_id: str) -> Optional[str]:
+        """Run the actor's oldest waiting execution if one of its worker slots is free.
+
+        When no slot is free this returns at once: the worker holding the slot
+        enqueues a new drain when it lets go, so no message is stranded.
+        """
+        actor = self.store.actors.get(actor_id)
+        if actor is None:
+            return None
+        lease_owner = f"{self.name}:{os.getpid()}:{threading.get_ident()}"
+        slot = self.store.slots.acquire(actor_id, self.capacity(actor), lease_owner)
+        if slot is None:
+            return None
+        execution_id = None
+        try:
+            worker_id = f"{actor_id}-{slot}"
+            execution_id = self.store.executions.claim_next(actor_id, self.name, worker_id)
+            if execution_id is not None:
+                ExecutionRun(self, actor, execution_id, slot, lease_owner).run()
+        finally:
+            self.store.slots.release(actor_id, slot, lease_owner)
+            if self.store.executions.has_waiting(actor_id):
+                self.store.work.enqueue_drain(actor_id, actor["queue"])
+            else:
+                self.store.executions.forget_empty_mailbox(actor_id)
+        return execution_id
+
+    def check_image(self, actor_id: str) -> None:
+        """READY once the image is usable here, ERROR with the reason if not."""
+        actor = self.store.actors.get(actor_id)
+        if actor is None:
+            return
+        try:
+            self.runtime.ensure_image(actor["image"])
+        except ImageUnavailable as error:
+            self.store.actors.set_status(actor_id, ActorStatus.ERROR, str(error))
+        else:
+            self.store.actors.set_status(actor_id, ActorStatus.READY)
+
+
+class ExecutionRun:
+    """A claimed (RUNNING) execution, from container start to its final record."""
+
+    def __init__(self, spawner: Spawner, actor: dict, execution_id: str, slot: int,
+                 lease_owner: str):
+        self.spawner = spawner
+        self.store = spawner.store
+        self.config = spawner.config
+        self.actor = actor
+        self.execution_id = execution_id
+        self.slot = slot
+        self.lease_owner = lease_owner
+        self.workdir = Path(self.config.spawner_workdir) / execution_id
+        self.handle: Optional[Handle] = None
+        self.killed = False
+        self.usage = None
+        self._pipe: Optional[BinaryPipe] = None
+        self._threads = []
+        self._exited = threading.Event()
+
+    # -- the whole life ----------------------------------------------------
+    def run(self) -> None:
+        execution = self.store.executions.get_internal(self.execution_id)
+        try:
+            self.handle = self._start(execution)
+        except (ImageUnavailable, StartFailed) as error:
+            self._fail(str(error))
+            self._cleanup()
+            return
+        except Exception as error:  # never leave a claimed execution RUNNING
+            log.exception("could not start execution %s", self.execution_id)
+            self._fail(f"The spawner could not start the execution: {error}")
+            self._cleanup()
+            return
+        self.follow()
+
+    def follow(self) -> None:
+        """Watch a started container to the end and record it (also used on re-attach)."""
+        try:
+            self._start_watchers()
+            exit_code = self._wait()
+            self._collect(exit_code)
+        except Exception as error:
+            log.exception("lost track of execution %s", self.execution_id)
+            self._fail(f"The spawner lost track of the execution: {error}")
+        # Not in a ``finally``: if the process is being torn down mid-run, the
+        # container stays for reconciliation to record instead of vanishing.
+        self._cleanup()
+
+    # -- steps -------------------------------------------------------------
+    def _start(self, execution: dict) -> Handle:
+        self.spawner.runtime.ensure_image(self.actor["image"])
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        body = self.store.executions.message_body(self.execution_id)
+        mounts = []
+        if execution["content_type"] == str(ContentType.BINARY):
+            fifo = self.workdir / "binary_data"
+            self._pipe = BinaryPipe(str(fifo), body)
+            mounts.append(Mount(str(fifo), BINARY_TARGET, read_only=True))
+        token = None
+        if self.actor.get("token"):
+            token = mint(self.config, self.actor["owner"], ttl=self.config.execution_token_ttl,
+                         actor=self.actor["id"])
+        environment = execution_environment(
+            self.actor, execution, body, self.config.api_url, execution["worker_id"], token)
+        spec = RunSpec(
+            image=self.actor["image"], environment=environment, mounts=mounts,
+            labels={LABEL_SPAWNER: self.spawner.name, LABEL_EXECUTION: self.execution_id,
+                    LABEL_ACTOR: self.actor["id"]},
+            mem_limit=self.actor.get("mem_limit"), max_cpus=self.actor.get("max_cpus"),
+            pids_limit=self.config.pids_limit, privileged=bool(self.actor.get("privileged")),
+            user=None if self.actor.get("use_container_uid") else self.config.container_user,
+            workdir=str(self.workdir),
+        )
+        handle = self.spawner.runtime.start(spec)
+        self.store.executions.mark_started(self.execution_id)
+        if self._pipe is not None:
+            self._pipe.start()
+        return handle
+
+    def _start_watchers(self) -> None:
+        for target, name in ((self._pump_logs, "logs"), (self._sample_usage, "stats")):
+            thread = threading.Thread(target=target, name=f"{name}:{self.execution_id}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _wait(self) -> int:
+        while True:
+            exit_code = self.handle.wait(timeout=WAIT_STEP)
+            if exit_code is not None:
+                self._exited.set()
+                return exit_code
+            self.store.slots.renew(self.actor["id"], self.slot, self.lease_owner)
+            if not self.killed and self.store.executions.kill_requested(self.execution_id):
+                self.killed = True
+                self.handle.kill()
+
+    def _collect(self, exit_code: int) -> None:
+        if not self.killed and self.store.executions.kill_requested(self.execution_id):
+            self.killed = True  # asked for while the container was already exiting
+        for thread in self._threads:
+            thread.join(timeout=10)
+        record = self._record()
+        if record is None:
+            return  # the actor was deleted while this ran; nothing left to record
+        final_state = self.handle.final_state()
+        fields = dict(exit_code=exit_code, final_state=final_state,
+                      runtime=_runtime_seconds(final_state))
+        if self.usage is not None:
+            fields.update(cpu=self.usage.cpu_ns, io=self.usage.io_bytes)
+        if self.killed:
+            final_state["ForceQuit"] = True
+            fields["status_message"] = "Force-quit on request; the container was killed."
+        self.store.executions.finish(record, ExecutionStatus.COMPLETE, self._log_ex(), **fields)
+        self.store.actors.record_run_outcome(self.actor["id"], True,
+                                             self.config.actor_error_threshold)
+
+    def _fail(self, reason: str) -> None:
+        self.store.logs.append(self.execution_id, f"[actors] {reason}\n".encode())
+        record = self._record()
+        if record is not None:
+            self.store.executions.finish(record, ExecutionStatus.ERROR, self._log_ex(),
+                                         status_message=reason)
+        self.store.actors.record_run_outcome(self.actor["id"], False,
+                                             self.config.actor_error_threshold, reason)
+
+    def _cleanup(self) -> None:
+        self._exited.set()
+        if self._pipe is not None:
+            self._pipe.stop()
+        if self.handle is not None:
+            self.handle.remove()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- watchers ----------------------------------------------------------
+    def _pump_logs(self) -> None:
+        """Logs go to the store as they are written, so they can be read while RUNNING."""
+        try:
+            for chunk in self.handle.stream_logs():
+                self.store.logs.append(self.execution_id, chunk)
+        except Exception:
+            log.exception("log stream of %s broke off", self.execution_id)
+
+    def _sample_usage(self) -> None:
+        """Cumulative counters: the latest sample is the total so far, never a sum."""
+        while True:
+            sample = self.handle.usage()
+            if sample is not None:
+                self.usage = sample
+                self.store.executions.update(self.execution_id, cpu=sample.cpu_ns,
+                                             io=sample.io_bytes)
+            if self._exited.wait(STATS_INTERVAL):
+                return
+
+    # -- helpers -----------------------------------------------------------
+    def _record(self) -> Optional[dict]:
+        return self.store.executions.get_internal(self.execution_id)
+
+    def _log_ex(self) -> int:
+        return int(self.actor.get("log_ex") or self.config.log_ex)
+
+
+def _runtime_seconds(state: dict) -> float:
+    """Wall-clock seconds between the runtime's own start and finish stamps."""
+    try:
+        started, finished = _parse_time(state["StartedAt"]), _parse_time(state["FinishedAt"])
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+    return round(max((finished - started).total_seconds(), 0.0), 3)
+
+
+def _parse_time(text: str) -> datetime:
+    # Docker gives nanoseconds ("2024-01-01T00:00:00.123456789Z"); keep microseconds.
+    head, _, fraction = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
+
+
+# -- the RQ entry points ------------------------------------------------------
+_current: Optional[Spawner] = None
+
+
+def configure(spawner: Spawner) -> None:
+    global _current
+    _current = spawner
+
+
+def current_spawner() -> Spawner:
+    global _current
+    if _current is None:
+        config = Config.from_env()
+        _current = Spawner(config, Store.from_config(config), make_runtime("docker"))
+    return _current
+
+
+def drain(actor_id: str) -> Optional[str]:
+    return current_spawner().drain(actor_id)
+
+
+def check_image(actor_id: str) -> None:
+    current_spawner().check_image(actor_id)

@@ -1,0 +1,126 @@
+"""``actors spawner``: a supervisor with a fixed number of execution slots.
+
+Each slot is a child process running an RQ ``SimpleWorker`` (no fork per job,
+so the Docker and Redis connections stay warm). The supervisor reconciles
+leftovers before any slot starts, re-enqueues work that could be stranded
+(e.g. behind a slot lease that expired with a dead spawner), and restarts a
+slot process that dies.
+
+Stopping: the first SIGINT/SIGTERM lets running executions finish (RQ's warm
+shutdown); a second one stops at once, leaving containers that the next start
+reconciles.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+import uuid
+from typing import Optional, Sequence
+
+from actors_api.config import Config
+from actors_api.store import Store
+from actors_api.store.work import rq_queue_name
+
+log = logging.getLogger("actors.spawner")
+
+SWEEP_INTERVAL = 10.0
+
+
+def _slot_main(config: Config, queues: Sequence[str], spawner_name: str, runtime_name: str,
+               slot: int) -> None:
+    from rq import Queue, SimpleWorker
+
+    from . import runner
+    from .runtimes import make_runtime
+
+    os.setpgrp()  # a terminal's Ctrl-C reaches the supervisor only, which decides what stops
+    logging.basicConfig(level=logging.INFO, format=f"spawner[{slot}] %(levelname)s %(message)s")
+    store = Store.from_config(config)
+    runner.configure(runner.Spawner(config, store, make_runtime(runtime_name), spawner_name))
+    rq_queues = [Queue(rq_queue_name(q), connection=store.redis) for q in queues]
+    worker = SimpleWorker(rq_queues, connection=store.redis,
+                          name=f"{spawner_name}.{slot}.{uuid.uuid4().hex[:6]}")
+    worker.work(with_scheduler=False, logging_level="WARNING")
+
+
+class Supervisor:
+    def __init__(self, config: Config, queues: Sequence[str], slots: int,
+                 name: Optional[str] = None, runtime_name: str = "docker"):
+        self.config = config
+        self.queues = list(queues)
+        self.slots = slots
+        self.name = name or config.spawner_name or socket.gethostname()
+        self.runtime_name = runtime_name
+        self.store = Store.from_config(config)
+        self._context = multiprocessing.get_context("spawn")
+        self._children = {}
+        self._stopping = 0
+
+    def run(self) -> None:
+        from . import reconcile, runner
+        from .runtimes import make_runtime
+
+        spawner = runner.Spawner(self.config, self.store, make_runtime(self.runtime_name), self.name)
+        followers = reconcile.reconcile(spawner)
+        if followers:
+            log.info("re-attached to %d execution(s)", len(followers))
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        for slot in range(1, self.slots + 1):
+            self._start_slot(slot)
+        log.info("spawner %s serving queues %s with %d slots (%s runtime)", self.name,
+                 ",".join(self.queues), self.slots, self.runtime_name)
+        next_sweep = 0.0
+        while not self._stopping or any(p.is_alive() for p in self._children.values()):
+            if not self._stopping:
+                self._restart_dead_slots()
+                if time.monotonic() >= next_sweep:
+                    self.sweep(spawner)
+                    next_sweep = time.monotonic() + SWEEP_INTERVAL
+            time.sleep(0.2)
+        for thread in followers:
+            thread.join(timeout=1)
+
+    def sweep(self, spawner) -> None:
+        """Enqueue a drain for any actor of ours with waiting mail and a free worker slot."""
+        executions = self.store.executions
+        for actor_id in executions.actors_with_mail():
+            actor = self.store.actors.get(actor_id)
+            if actor is None or actor["queue"] not in self.queues:
+                continue
+            if not executions.has_waiting(actor_id):
+                executions.forget_empty_mailbox(actor_id)
+                continue
+            capacity = spawner.capacity(actor)
+            if self.store.slots.busy(actor_id, capacity) < capacity:
+                self.store.work.enqueue_drain(actor_id, actor["queue"])
+
+    def _start_slot(self, slot: int) -> None:
+        process = self._context.Process(
+            target=_slot_main, name=f"slot-{slot}", daemon=False,
+            args=(self.config, self.queues, self.name, self.runtime_name, slot))
+        process.start()
+        self._children[slot] = process
+
+    def _restart_dead_slots(self) -> None:
+        for slot, process in list(self._children.items()):
+            if not process.is_alive():
+                log.warning("slot %d exited with %s; restarting it", slot, process.exitcode)
+                self._start_slot(slot)
+
+    def _on_signal(self, signum, frame) -> None:
+        self._stopping += 1
+        if self._stopping == 1:
+            log.info("stopping: running executions finish first (signal again to stop now)")
+            for process in self._children.values():
+                if process.is_alive():
+                    os.kill(process.pid, signal.SIGTERM)
+        else:
+            log.info("stopping now")
+            for process in self._children.values():
+                if process.is_alive():
+                    process.kill()
