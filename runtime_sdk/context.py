@@ -82,14 +82,12 @@ def get_binary_message() -> bytes:
     chunks = []
     try:
         while True:
-            readable, _, _ = select.select([fd], [], [], 1.0)
-            if not readable:
-                continue
             try:
                 chunk = os.read(fd, 1 << 16)
-            except BlockingIOError:
+            except BlockingIOError:  # the writer is there but has nothing more yet
+                select.select([fd], [], [], 0.5)
                 continue
-            if not chunk:
+            if not chunk:  # no writer left: the message is complete
                 return b"".join(chunks)
             chunks.append(chunk)
     finally:

@@ -9,7 +9,8 @@ _APPEND_CAPPED = """
 -- KEYS: logs; ARGV: chunk, cap, marker
 local size = redis.call('STRLEN', KEYS[1])
 local cap = tonumber(ARGV[2])
-if size >= cap then return 0 end
+-- Only the marker ever takes a log past its cap, so size > cap means it is there.
+if size > cap then return 0 end
 local chunk = ARGV[1]
 if size + #chunk > cap then
   chunk = string.sub(chunk, 1, cap - size) .. ARGV[3]
