@@ -5,6 +5,7 @@ Production: ``gunicorn "actors_api:create_app()"``.
 """
 from __future__ import annotations
 
+import threading
 from typing import Optional
 
 from flask import Flask
@@ -34,6 +35,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     app.json.sort_keys = False
     app.url_map.strict_slashes = False
     app.extensions["actors_store"] = store or Store.from_config(config)
+    app.extensions["actors_sync_waiters"] = threading.BoundedSemaphore(config.sync_max_waiters)
 
     register_error_handlers(app)
     app.before_request(authenticate)

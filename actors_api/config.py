@@ -45,6 +45,8 @@ class Config:
     container_user: Optional[str] = None  # e.g. "1000:1000" unless use_container_uid
     pids_limit: int = 512
     lease_seconds: int = 30
+    sync_timeout: int = 60  # seconds a synchronous message waits before answering 408
+    sync_max_waiters: int = 32  # synchronous waits one API process holds at once
     runtime: str = "docker"  # or "process"
     process_image_path: tuple = ()  # folders holding images/<name>/ for the process runtime
     version: str = VERSION
@@ -71,6 +73,8 @@ class Config:
             spawner_name=_str("ACTORS_SPAWNER_NAME", None),
             container_user=_str("ACTORS_CONTAINER_USER", None),
             pids_limit=_int("ACTORS_PIDS_LIMIT", cls.pids_limit),
+            sync_timeout=_int("ACTORS_SYNC_TIMEOUT", cls.sync_timeout),
+            sync_max_waiters=_int("ACTORS_SYNC_MAX_WAITERS", cls.sync_max_waiters),
             runtime=_str("ACTORS_RUNTIME", cls.runtime),
             process_image_path=_list("ACTORS_PROCESS_IMAGE_PATH", ""),
         )

@@ -52,9 +52,14 @@ as_root() {
 }
 
 # Serialise concurrent runs (e.g. `make test` and `make run` started together).
+# fd 9 must never leak into long-lived children (dockerd), see ensure_docker.
+LOCK_FILE="${TMPDIR:-/tmp}/actors-host-setup-$(id -u).lock"
 if command -v flock >/dev/null 2>&1; then
-    exec 9>"${TMPDIR:-/tmp}/actors-host-setup.$(id -u).lock"
-    flock 9
+    exec 9>"$LOCK_FILE"
+    if ! flock -n 9; then
+        log "another host-setup run holds $LOCK_FILE; waiting"
+        flock -w "${ACTORS_SETUP_LOCK_TIMEOUT:-900}" 9 || die "timed out waiting for $LOCK_FILE"
+    fi
 fi
 
 # --------------------------------------------------------------------------
@@ -106,13 +111,14 @@ ensure_docker() {
         log "dockerd is running but not answering yet; waiting"
     elif [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
         log "starting docker via systemd"
-        as_root systemctl start docker || true
+        as_root systemctl start docker 9>&- || true
     else
         local dockerd
         dockerd="$(command -v dockerd || echo /usr/sbin/dockerd)"
         [ -x "$dockerd" ] || die "dockerd not found (package docker.io)"
         log "starting $dockerd in the background (log: $DOCKERD_LOG)"
-        as_root sh -c "setsid '$dockerd' >>'$DOCKERD_LOG' 2>&1 </dev/null &"
+        # 9>&- : do not hand our lock fd to the daemon (it would hold the lock forever).
+        as_root sh -c "setsid '$dockerd' >>'$DOCKERD_LOG' 2>&1 </dev/null 9>&- &" 9>&-
     fi
     local waited=0
     until docker_ok; do
@@ -214,7 +220,12 @@ ensure_venv() {
         return 0
     fi
     log "installing project into $VENV (pip install -e '.[test]')"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]' </dev/null
+    local pip_log="$VENV/.actors-install.log"
+    if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -e '.[test]' \
+            >"$pip_log" 2>&1 </dev/null; then
+        tail -n 40 "$pip_log" >&2 || true
+        die "pip install -e '.[test]' failed (full log: $pip_log)"
+    fi
     touch "$STAMP"
 }
 

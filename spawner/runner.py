@@ -23,7 +23,8 @@ from actors_api.store import Store
 from actors_api.tokens import mint
 
 from .binary_pipe import BinaryPipe
-from .environment import BINARY_TARGET, execution_environment
+from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
+from .results import MAX_RESULT_BYTES, ResultsSocket
 from .runtimes import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_SPAWNER, Handle, ImageUnavailable,
                        Mount, RunSpec, Runtime, StartFailed, make_runtime)
 
@@ -104,6 +105,7 @@ class ExecutionRun:
         self.killed = False
         self.usage = None
         self._pipe: Optional[BinaryPipe] = None
+        self._results: Optional[ResultsSocket] = None
         self._threads = []
         self._exited = threading.Event()
 
@@ -141,7 +143,9 @@ class ExecutionRun:
         self.spawner.runtime.ensure_image(self.actor["image"])
         self.workdir.mkdir(parents=True, exist_ok=True)
         body = self.store.executions.message_body(self.execution_id)
-        mounts = []
+        self._results = ResultsSocket(str(self.workdir / "results.sock"), self._store_result,
+                                      self._reject_result).start()
+        mounts = [Mount(self._results.path, RESULTS_TARGET, read_only=False)]
         if execution["content_type"] == str(ContentType.BINARY):
             fifo = self.workdir / "binary_data"
             self._pipe = BinaryPipe(str(fifo), body)
@@ -150,8 +154,9 @@ class ExecutionRun:
         if self.actor.get("token"):
             token = mint(self.config, self.actor["owner"], ttl=self.config.execution_token_ttl,
                          actor=self.actor["id"])
+        state = None if self.actor["stateless"] else self.store.actors.get_state(self.actor["id"])
         environment = execution_environment(
-            self.actor, execution, body, self.config.api_url, execution["worker_id"], token)
+            self.actor, execution, body, self.config.api_url, execution["worker_id"], token, state)
         spec = RunSpec(
             image=self.actor["image"], environment=environment, mounts=mounts,
             labels={LABEL_SPAWNER: self.spawner.name, LABEL_EXECUTION: self.execution_id,
@@ -189,6 +194,7 @@ class ExecutionRun:
             self.killed = True  # asked for while the container was already exiting
         for thread in self._threads:
             thread.join(timeout=10)
+        self._stop_results()  # every result is stored before anyone is told it finished
         record = self._record()
         if record is None:
             return  # the actor was deleted while this ran; nothing left to record
@@ -215,11 +221,26 @@ class ExecutionRun:
 
     def _cleanup(self) -> None:
         self._exited.set()
+        self._stop_results()
         if self._pipe is not None:
             self._pipe.stop()
         if self.handle is not None:
             self.handle.remove()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- results -----------------------------------------------------------
+    def _store_result(self, result: bytes) -> None:
+        self.store.executions.add_result(self.execution_id, result)
+
+    def _reject_result(self, size: int) -> None:
+        self.store.logs.append(self.execution_id, (
+            f"[actors] a result of {size} bytes was rejected: results are limited to "
+            f"{MAX_RESULT_BYTES} bytes each\n").encode())
+
+    def _stop_results(self) -> None:
+        results, self._results = self._results, None
+        if results is not None:
+            results.stop()
 
     # -- watchers ----------------------------------------------------------
     def _pump_logs(self) -> None:

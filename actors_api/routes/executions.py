@@ -1,7 +1,7 @@
 """Reading executions and their logs; force-quitting and cancelling them."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response
 
 from ..auth import load_actor
 from ..context import get_config, get_store, links
@@ -75,3 +75,12 @@ def get_logs(actor_id, execution_id):
                         ("owner", f"/profiles/{actor['owner']}")),
     }
     return ok(result, "Logs retrieved successfully.")
+
+
+@bp.get("/actors/<actor_id>/executions/<execution_id>/results")
+def pop_result(actor_id, execution_id):
+    """The next unread result as raw bytes; an empty body when there is none (as in Abaco)."""
+    store = get_store()
+    load_actor(store, actor_id)
+    load_execution(store, actor_id, execution_id)
+    return Response(store.executions.pop_result(execution_id), mimetype="application/octet-stream")

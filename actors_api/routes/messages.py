@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, current_app, request
 
 from ..auth import current_identity, load_actor
 from ..context import get_config, get_store, links
-from ..errors import APIError, ok
+from ..errors import APIError, envelope, ok
 from ..models import ContentType, new_id
 
 bp = Blueprint("messages", __name__)
@@ -57,6 +57,8 @@ def send_message(actor_id):
         "content_type": str(content_type), "environment": message_environment(),
     }, body)
     eid = execution["id"]
+    if request.args.get("_abaco_synchronous", "").lower() == "true":
+        return synchronous_answer(store, actor_id, eid)
     result = {
         "execution_id": eid, "msg": msg,
         "_links": links(("self", f"/actors/{actor_id}/executions/{eid}"),
@@ -80,3 +82,34 @@ def purge_messages(actor_id):
     load_actor(store, actor_id)
     cancelled = store.executions.purge(actor_id)
     return ok({"messages": 0, "cancelled": cancelled}, f"Purged {cancelled} queued messages.")
+
+
+def synchronous_answer(store, actor_id: str, execution_id: str):
+    """Wait for the execution, then answer with its first result, else its logs.
+
+    The wait is a Redis BLPOP on the execution's done signal: the thread sleeps
+    in a socket read, using no CPU, and at most ``sync_max_waiters`` threads of
+    a process wait at once, so ordinary requests always find a thread.
+    """
+    config = get_config()
+    waiters = current_app.extensions["actors_sync_waiters"]
+    if not waiters.acquire(blocking=False):
+        return _still_running(actor_id, execution_id, "This server is already holding its "
+                              f"limit of {config.sync_max_waiters} synchronous waits")
+    try:
+        finished = store.executions.wait_finished(execution_id, config.sync_timeout)
+    finally:
+        waiters.release()
+    if not finished:
+        return _still_running(actor_id, execution_id,
+                              f"The execution did not finish within {config.sync_timeout} s")
+    result = store.executions.pop_result(execution_id)
+    if result:
+        return Response(result, mimetype="application/octet-stream")
+    return Response(store.logs.get(execution_id), mimetype="text/plain")
+
+
+def _still_running(actor_id: str, execution_id: str, reason: str):
+    return envelope({"execution_id": execution_id},
+                    f"{reason}; it continues: poll /actors/{actor_id}/executions/{execution_id}.",
+                    status="error", code=408)

@@ -1,6 +1,7 @@
 """Actors: registration records, ownership indexes and the run-outcome counter."""
 from __future__ import annotations
 
+import json
 from typing import Optional
 
 from ..models import ActorStatus, now_iso
@@ -79,9 +80,16 @@ class ActorStore:
                           status_message=f"{failures} executions in a row could not run: {reason}")
         self.update(actor_id, **fields)
 
+    def get_state(self, actor_id: str):
+        raw = self.redis.get(keys.state(actor_id))
+        return json.loads(raw) if raw is not None else None
+
+    def set_state(self, actor_id: str, value) -> None:
+        self.redis.set(keys.state(actor_id), json.dumps(value))
+
     def delete(self, actor_id: str, owner: str) -> None:
         with self.redis.pipeline() as pipe:
-            pipe.delete(keys.actor(actor_id), keys.actor_totals(actor_id))
+            pipe.delete(keys.actor(actor_id), keys.actor_totals(actor_id), keys.state(actor_id))
             pipe.srem(keys.ALL_ACTORS, actor_id)
             pipe.srem(keys.owner_actors(owner), actor_id)
             pipe.execute()

@@ -38,15 +38,17 @@ end
 """
 
 _CANCEL = """
--- KEYS: mailbox, execution; ARGV: execution id, fields json
+-- KEYS: mailbox, execution, done signal; ARGV: execution id, fields json
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 local fields = cjson.decode(ARGV[2])
 for name, value in pairs(fields) do redis.call('HSET', KEYS[2], name, value) end
+redis.call('RPUSH', KEYS[3], 'done')
+redis.call('EXPIRE', KEYS[3], 600)
 return 1
 """
 
 _FINISH = """
--- KEYS: execution, totals, running-set; ARGV: execution id, fields json, cpu, io, runtime
+-- KEYS: execution, totals, running-set, done signal; ARGV: execution id, fields json, cpu, io, runtime
 if redis.call('HGET', KEYS[1], 'status') ~= '"RUNNING"' then return 0 end
 local fields = cjson.decode(ARGV[2])
 for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
@@ -55,6 +57,8 @@ redis.call('HINCRBY', KEYS[2], 'total_cpu', ARGV[3])
 redis.call('HINCRBY', KEYS[2], 'total_io', ARGV[4])
 redis.call('HINCRBYFLOAT', KEYS[2], 'total_runtime', ARGV[5])
 redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('RPUSH', KEYS[4], 'done')
+redis.call('EXPIRE', KEYS[4], 600)
 return 1
 """
 
@@ -149,7 +153,8 @@ class ExecutionStore:
         """Cancel a queued execution so it never runs; False if it already left the queue."""
         fields = encode({"status": str(ExecutionStatus.COMPLETE), "finish_time": now_iso(),
                          "status_message": "Cancelled before it started."})
-        done = self._cancel(keys=[keys.mailbox(actor_id), keys.execution(execution_id)],
+        done = self._cancel(keys=[keys.mailbox(actor_id), keys.execution(execution_id),
+                                  keys.done_signal(execution_id)],
                             args=[execution_id, json.dumps(fields)])
         return bool(done)
 
@@ -178,7 +183,7 @@ class ExecutionStore:
                             float(fields.get("runtime") or 0))
         done = self._finish(
             keys=[keys.execution(eid), keys.actor_totals(execution["actor_id"]),
-                  keys.spawner_running(execution.get("spawner") or "")],
+                  keys.spawner_running(execution.get("spawner") or ""), keys.done_signal(eid)],
             args=[eid, json.dumps(encode(fields)), cpu, io, runtime],
         )
         with self.redis.pipeline() as pipe:
@@ -187,6 +192,23 @@ class ExecutionStore:
             pipe.delete(keys.kill_request(eid))
             pipe.execute()
         return bool(done)
+
+    def wait_finished(self, execution_id: str, timeout: float) -> bool:
+        """Block (in Redis, not in a polling loop) until the execution finishes."""
+        key = keys.done_signal(execution_id)
+        if self.redis.blpop([key], timeout=max(timeout, 0.01)) is None:
+            return False
+        self.redis.rpush(key, "done")  # leave the signal for any other waiter
+        self.redis.expire(key, 600)
+        return True
+
+    # -- results -----------------------------------------------------------
+    def add_result(self, execution_id: str, result: bytes) -> None:
+        self.redis.rpush(keys.results(execution_id), result)
+
+    def pop_result(self, execution_id: str) -> bytes:
+        """The oldest unread result (then it is gone), or b"" when there is none."""
+        return self.redis.lpop(keys.results(execution_id)) or b""
 
     def running_on(self, spawner: str) -> list:
         return [m.decode() for m in self.redis.smembers(keys.spawner_running(spawner))]
@@ -204,7 +226,7 @@ class ExecutionStore:
         with self.redis.pipeline() as pipe:
             for eid in ids:
                 pipe.delete(keys.execution(eid), keys.message(eid), keys.logs(eid),
-                            keys.results(eid), keys.kill_request(eid))
+                            keys.results(eid), keys.kill_request(eid), keys.done_signal(eid))
             pipe.delete(keys.actor_executions(actor_id), keys.mailbox(actor_id))
             pipe.srem(keys.MAILBOXES, actor_id)
             pipe.execute()

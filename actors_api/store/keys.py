@@ -70,3 +70,13 @@ def spawner_running(spawner: str) -> str:
 def results(execution_id: str) -> str:
     """List: result datagrams the actor sent, oldest first."""
     return f"{PREFIX}execution:{execution_id}:results"
+
+
+def done_signal(execution_id: str) -> str:
+    """List: gets one entry when the execution finishes, for synchronous waiters (BLPOP)."""
+    return f"{PREFIX}execution:{execution_id}:done"
+
+
+def state(actor_id: str) -> str:
+    """String: a stateful actor's state, JSON."""
+    return f"{PREFIX}actor:{actor_id}:state"

@@ -4,11 +4,24 @@ from .base import (ImageUnavailable, Handle, Mount, RunSpec, Runtime, StartFaile
 
 
 def make_runtime(name: str, **options) -> Runtime:
+    """The runtime called ``name``; ``config=`` supplies what a runtime needs from settings.
+
+    Each runtime's module is imported only when chosen, so a host without the
+    docker SDK can still run processes. Explicit options win over ``config``.
+    """
+    config = options.pop("config", None)
     if name == "docker":
         from .docker import DockerRuntime
 
         return DockerRuntime(**options)
-    raise ValueError(f"unknown runtime {name!r} (known: docker)")
+    if name == "process":
+        from .process import ProcessRuntime
+
+        if config is not None:
+            options.setdefault("workdir", config.spawner_workdir)
+            options.setdefault("image_path", config.process_image_path)
+        return ProcessRuntime(**options)
+    raise ValueError(f"unknown runtime {name!r} (known: docker, process)")
 
 
 __all__ = ["ImageUnavailable", "Handle", "Mount", "RunSpec", "Runtime", "StartFailed", "Usage",

@@ -58,7 +58,8 @@ def platform_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def environment(redis_server, platform_dir):
     return platform_environment(redis_server.url, platform_dir, ACTORS_LOG_MAX_BYTES=65536,
-                                ACTORS_MAX_MESSAGE_BYTES=8 * 1024 * 1024)
+                                ACTORS_MAX_MESSAGE_BYTES=8 * 1024 * 1024,
+                                ACTORS_SYNC_TIMEOUT=8)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Prepare the host, build the actor images, run the test suite.
+#   scripts/test.sh [PYTEST ARGS...]
+# pytest's exit status is propagated; "no tests collected" (5) is a failure.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+bash "$ROOT/scripts/host-setup.sh"
+bash "$ROOT/scripts/build-images.sh"
+
+# Integration tests must not silently skip here (and so in CI) when redis-server
+# or Docker are missing: tests/integration/conftest.py turns that into a failure.
+export ACTORS_REQUIRE_INTEGRATION="${ACTORS_REQUIRE_INTEGRATION:-1}"
+
+echo "[test] .venv/bin/python -m pytest $*"
+rc=0
+"$ROOT/.venv/bin/python" -m pytest "$@" </dev/null || rc=$?
+
+if [ "$rc" -eq 5 ]; then
+    echo "[test] ERROR: pytest collected no tests (exit status 5); refusing to pass with zero tests" >&2
+    exit 5
+fi
+if [ "$rc" -ne 0 ]; then
+    echo "[test] FAILED: pytest exited with status $rc" >&2
+fi
+exit "$rc"
