@@ -48,6 +48,11 @@ for df in "${dockerfiles[@]}"; do
     name="$(basename "$(dirname "$df")")"
     tag="$PREFIX/$name:$TAG"
     start=$SECONDS
+    # An image may stage files first (e.g. vendored pure-Python packages): images/NAME/prepare.sh
+    if [ -f "images/$name/prepare.sh" ]; then
+        bash "images/$name/prepare.sh" >"$build_log" 2>&1 </dev/null \
+            || { cat "$build_log" >&2; die "images/$name/prepare.sh failed"; }
+    fi
     if ! docker build -f "$df" --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$tag" . \
             >"$build_log" 2>&1 </dev/null; then
         cat "$build_log" >&2

@@ -26,6 +26,7 @@ class ResultsSocket:
         self._sock.setblocking(False)
         self._buffer = bytearray(MAX_RESULT_BYTES + 1)
         self._stop = threading.Event()
+        self._wake_read, self._wake_write = os.pipe()  # lets stop() end the select at once
         self._thread = threading.Thread(target=self._serve, name=f"results:{path}", daemon=True)
 
     def start(self) -> "ResultsSocket":
@@ -35,13 +36,16 @@ class ResultsSocket:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop after storing every datagram already sent."""
         self._stop.set()
+        os.write(self._wake_write, b"x")
         self._thread.join(timeout)
         self._sock.close()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
 
     def _serve(self) -> None:
         while not self._stop.is_set():
-            readable, _, _ = select.select([self._sock], [], [], 0.2)
-            if readable:
+            readable, _, _ = select.select([self._sock, self._wake_read], [], [])
+            if self._sock in readable:
                 self._drain()
         self._drain()
 

@@ -106,7 +106,8 @@ class ExecutionRun:
         self.usage = None
         self._pipe: Optional[BinaryPipe] = None
         self._results: Optional[ResultsSocket] = None
-        self._threads = []
+        self._log_thread: Optional[threading.Thread] = None
+        self._stats_thread: Optional[threading.Thread] = None
         self._exited = threading.Event()
 
     # -- the whole life ----------------------------------------------------
@@ -173,10 +174,12 @@ class ExecutionRun:
         return handle
 
     def _start_watchers(self) -> None:
-        for target, name in ((self._pump_logs, "logs"), (self._sample_usage, "stats")):
-            thread = threading.Thread(target=target, name=f"{name}:{self.execution_id}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._log_thread = threading.Thread(target=self._pump_logs, daemon=True,
+                                            name=f"logs:{self.execution_id}")
+        self._stats_thread = threading.Thread(target=self._sample_usage, daemon=True,
+                                              name=f"stats:{self.execution_id}")
+        self._log_thread.start()
+        self._stats_thread.start()
 
     def _wait(self) -> int:
         while True:
@@ -192,8 +195,9 @@ class ExecutionRun:
     def _collect(self, exit_code: int) -> None:
         if not self.killed and self.store.executions.kill_requested(self.execution_id):
             self.killed = True  # asked for while the container was already exiting
-        for thread in self._threads:
-            thread.join(timeout=10)
+        self._log_thread.join(timeout=10)
+        # The stats thread is not joined: a request that meets a stopping container
+        # can block for most of a second only to learn that it stopped.
         self._stop_results()  # every result is stored before anyone is told it finished
         record = self._record()
         if record is None:
@@ -255,6 +259,8 @@ class ExecutionRun:
         """Cumulative counters: the latest sample is the total so far, never a sum."""
         while True:
             sample = self.handle.usage()
+            if self._exited.is_set():
+                return  # the final record is being written from the samples taken while it ran
             if sample is not None:
                 self.usage = sample
                 self.store.executions.update(self.execution_id, cpu=sample.cpu_ns,

@@ -97,8 +97,8 @@ class DockerHandle(Handle):
     def usage(self) -> Optional[Usage]:
         try:
             sample = self.container.stats(stream=False, one_shot=True)
-        except (DockerException, RequestsConnectionError):
-            return None
+        except (DockerException, RequestsConnectionError, ValueError):
+            return None  # gone or going: a sample is only ever a bonus
         cpu = (sample.get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
         if not cpu:
             return None  # a stopped container reports empty counters

@@ -8,9 +8,10 @@ already be on the host.
 
 COPY is honoured by *staging*: the sources are copied once into a private
 folder laid out like the container's filesystem (``<cache>/<hash>/rootfs/``),
-and every container path that exists there, or lies under a COPY
-destination, is rewritten to its staged host path wherever the image uses it
-(its ENV values, WORKDIR, CMD and ENTRYPOINT). The cache key covers the
+and the container paths the image copied to are rewritten to their staged
+host paths wherever the image uses them (its ENV values, WORKDIR, CMD and
+ENTRYPOINT; not the execution's own environment, so a message is never
+altered): see :func:`_host_path` for which paths count. The cache key covers the
 Dockerfile, the sources' names, sizes and modification times and the Python
 interpreter, so editing an actor's code gives a fresh staging folder and a
 staging folder is never changed once made (several spawner processes can share
@@ -151,7 +152,7 @@ def read_dockerfile(folder: Path) -> Recipe:
                                    f"use COPY.")
         # FROM, RUN, USER, LABEL, EXPOSE, VOLUME, ...: nothing a plain process can do with them.
     if not recipe.argv():
-        raise ImageUnavailable(f"{dockerfile} has no CMD or ENTRYPOINT, so there is nothing to run.")
+        raise ImageUnavailable(f"{dockerfile} has no CMD or ENTRYPOINT: nothing to run.")
     return recipe
 
 
