@@ -18,6 +18,7 @@ setup(
         "rich>=13",
         "requests>=2.31",
         "cloudpickle>=3.0",
+        "fakeredis[lua]>=2.20",  # actors dev falls back to it when no Redis server exists
     ],
     extras_require={
         "test": ["pytest>=8", "fakeredis[lua]>=2.20", "pytest-timeout>=2.3"],

@@ -3,11 +3,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import click
@@ -47,7 +42,10 @@ def serve(host, port):
               help="Executions this spawner runs at once.")
 @click.option("--name", default=None, help="Spawner name (default: the hostname); keep it "
               "stable across restarts so leftovers are reconciled.")
-def spawner(queues, slots, name):
+@click.option("--stop-mode", type=click.Choice(["finish", "kill"]), default="finish",
+              show_default=True, help="On SIGTERM/SIGINT: let running executions finish, "
+              "or force-quit them so nothing is left running.")
+def spawner(queues, slots, name, stop_mode):
     """Take executions from the queue and run them as containers."""
     from spawner.worker import Supervisor
 
@@ -55,7 +53,9 @@ def spawner(queues, slots, name):
     queue_list = [q.strip() for q in queues.split(",") if q.strip()]
     if not queue_list or slots < 1:
         raise click.ClickException("--queues needs at least one queue and --slots at least 1")
-    Supervisor(_config(), queue_list, slots, name=name).run()
+    config = _config()
+    Supervisor(config, queue_list, slots, name=name, runtime_name=config.runtime,
+               stop_mode=stop_mode).run()
 
 
 @main.command()
@@ -78,62 +78,17 @@ def token(user, roles, ttl, tenant):
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--slots", default=os.cpu_count() or 1, show_default=True, type=int)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR,
-              show_default=True, help="Keeps the signing secret so tokens survive restarts.")
-def dev(host, port, slots, data_dir):
-    """Run the API and one spawner together on this machine, against the configured Redis."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    environment = dict(os.environ)
-    if not environment.get("ACTORS_JWT_SECRET") and not environment.get("ACTORS_JWT_PUBLIC_KEY"):
-        environment["ACTORS_JWT_SECRET"] = _persistent_secret(data_dir / "secret")
-    environment.setdefault("ACTORS_API_URL", f"http://{host}:{port}")
-    os.environ.update(environment)
-    from .tokens import mint
+              show_default=True, help="Keeps the signing secret, Redis data and logs.")
+@click.option("--runtime", type=click.Choice(["docker", "process"]), default=None,
+              help="Default: Docker if a daemon answers, else process.")
+def dev(host, port, slots, data_dir, runtime):
+    """Run a complete platform on this machine: Redis, the API and a spawner."""
+    from .dev import run_dev
 
-    admin_token = mint(_config(), "admin", roles=("admin",), ttl=30 * 24 * 3600)
-    click.echo(f"actors dev: API at http://{host}:{port}\n"
-               f"admin token: {admin_token}\n"
-               f"redis: {_config().redis_url}")
-    executable = [sys.executable, "-m", "actors_api.cli"]
-    children = {
-        "api": subprocess.Popen(executable + ["serve", "--host", host, "--port", str(port)],
-                                env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True),
-        "spawner": subprocess.Popen(executable + ["spawner", "--slots", str(slots)],
-                                    env=environment, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True),
-    }
-    for label, child in children.items():
-        threading.Thread(target=_prefix_output, args=(label, child), daemon=True).start()
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        if any(child.poll() is not None for child in children.values()):
-            click.echo("actors dev: a component exited; stopping the rest", err=True)
-            break
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children.values():
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-
-def _persistent_secret(path: Path) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    secret = secrets.token_urlsafe(48)
-    path.write_text(secret)
-    path.chmod(0o600)
-    return secret
-
-
-def _prefix_output(label: str, child: subprocess.Popen) -> None:
-    for line in iter(child.stdout.readline, b""):
-        sys.stdout.write(f"[{label}] {line.decode(errors='replace')}")
-        sys.stdout.flush()
+    try:
+        run_dev(host, port, slots, data_dir, runtime, say=lambda text: click.echo(f"actors dev: {text}"))
+    except (RuntimeError, ValueError) as error:
+        raise click.ClickException(str(error))
 
 
 if __name__ == "__main__":

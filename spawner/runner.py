@@ -196,6 +196,7 @@ class ExecutionRun:
         if not self.killed and self.store.executions.kill_requested(self.execution_id):
             self.killed = True  # asked for while the container was already exiting
         self._log_thread.join(timeout=10)
+        self.usage = self.handle.final_usage() or self.usage
         # The stats thread is not joined: a request that meets a stopping container
         # can block for most of a second only to learn that it stopped.
         self._stop_results()  # every result is stored before anyone is told it finished
@@ -304,7 +305,7 @@ def current_spawner() -> Spawner:
     global _current
     if _current is None:
         config = Config.from_env()
-        _current = Spawner(config, Store.from_config(config), make_runtime("docker"))
+        _current = Spawner(config, Store.from_config(config), make_runtime(config.runtime, config=config))
     return _current
 
 

@@ -7,8 +7,9 @@ leftovers before any slot starts, re-enqueues work that could be stranded
 slot process that dies.
 
 Stopping: the first SIGINT/SIGTERM lets running executions finish (RQ's warm
-shutdown); a second one stops at once, leaving containers that the next start
-reconciles.
+shutdown), or with ``stop_mode="kill"`` force-quits them first so nothing is
+left running; a second signal stops at once, leaving containers that the next
+start reconciles.
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def _slot_main(config: Config, queues: Sequence[str], spawner_name: str, runtime
     os.setpgrp()  # a terminal's Ctrl-C reaches the supervisor only, which decides what stops
     logging.basicConfig(level=logging.INFO, format=f"spawner[{slot}] %(levelname)s %(message)s")
     store = Store.from_config(config)
-    runner.configure(runner.Spawner(config, store, make_runtime(runtime_name), spawner_name))
+    runner.configure(runner.Spawner(config, store, make_runtime(runtime_name, config=config),
+                                    spawner_name))
     rq_queues = [Queue(rq_queue_name(q), connection=store.redis) for q in queues]
     worker = SimpleWorker(rq_queues, connection=store.redis,
                           name=f"{spawner_name}.{slot}.{uuid.uuid4().hex[:6]}")
@@ -49,12 +51,14 @@ def _slot_main(config: Config, queues: Sequence[str], spawner_name: str, runtime
 
 class Supervisor:
     def __init__(self, config: Config, queues: Sequence[str], slots: int,
-                 name: Optional[str] = None, runtime_name: str = "docker"):
+                 name: Optional[str] = None, runtime_name: Optional[str] = None,
+                 stop_mode: str = "finish"):
         self.config = config
         self.queues = list(queues)
         self.slots = slots
         self.name = name or config.spawner_name or socket.gethostname()
-        self.runtime_name = runtime_name
+        self.runtime_name = runtime_name or config.runtime
+        self.stop_mode = stop_mode
         self.store = Store.from_config(config)
         self._context = multiprocessing.get_context("spawn")
         self._children = {}
@@ -64,7 +68,8 @@ class Supervisor:
         from . import reconcile, runner
         from .runtimes import make_runtime
 
-        spawner = runner.Spawner(self.config, self.store, make_runtime(self.runtime_name), self.name)
+        spawner = runner.Spawner(self.config, self.store,
+                                 make_runtime(self.runtime_name, config=self.config), self.name)
         followers = reconcile.reconcile(spawner)
         if followers:
             log.info("re-attached to %d execution(s)", len(followers))
@@ -115,7 +120,13 @@ class Supervisor:
     def _on_signal(self, signum, frame) -> None:
         self._stopping += 1
         if self._stopping == 1:
-            log.info("stopping: running executions finish first (signal again to stop now)")
+            if self.stop_mode == "kill":
+                running = self.store.executions.running_on(self.name)
+                log.info("stopping: force-quitting %d running execution(s)", len(running))
+                for execution_id in running:
+                    self.store.executions.request_kill(execution_id)
+            else:
+                log.info("stopping: running executions finish first (signal again to stop now)")
             for process in self._children.values():
                 if process.is_alive():
                     os.kill(process.pid, signal.SIGTERM)

@@ -75,6 +75,10 @@ class Handle(abc.ABC):
     def usage(self) -> Optional[Usage]:
         """A cumulative sample, or None when none can be had (e.g. already exited)."""
 
+    def final_usage(self) -> Optional[Usage]:
+        """The totals after exit, where the runtime knows them without asking again."""
+        return None
+
     @abc.abstractmethod
     def kill(self) -> None: ...
 

@@ -4,7 +4,9 @@ An "image" here is a folder holding a Dockerfile, as in this repository's
 ``images/<name>/``. Nothing is built: the Dockerfile is read for what a
 process can honour (ARG, ENV, WORKDIR, COPY, CMD, ENTRYPOINT) and the rest is
 ignored. ``RUN`` in particular is skipped, so whatever it would install must
-already be on the host.
+already be on the host; ``USER`` is ignored (the spawner's container_user
+applies); ``ADD`` and ``COPY --from`` (multi-stage) make the image unavailable;
+``.dockerignore`` is not read (only ``__pycache__`` and ``*.pyc`` are skipped).
 
 COPY is honoured by *staging*: the sources are copied once into a private
 folder laid out like the container's filesystem (``<cache>/<hash>/rootfs/``),

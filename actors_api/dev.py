@@ -1,0 +1,204 @@
+"""``actors dev``: a complete platform on one machine, from one command.
+
+It picks what it can use and says so: the configured Redis if it answers,
+else a private ``redis-server`` with AOF in the data folder (a restart keeps
+everything), else an in-process fakeredis (nothing survives a restart); Docker
+if a daemon answers, else the process runtime. Then it runs the API and one
+spawner as child processes, prefixes their output, and on Ctrl-C stops them
+so that no container or process is left behind.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import redis
+
+
+@dataclass
+class RedisChoice:
+    url: str
+    description: str
+    durable: bool
+    stop: Callable[[], None] = field(default=lambda: None)
+
+
+def choose_redis(configured_url: Optional[str], data_dir: Path, say) -> RedisChoice:
+    if configured_url and _answers(configured_url):
+        return RedisChoice(configured_url, f"the configured Redis at {configured_url}", True)
+    if configured_url:
+        say(f"ACTORS_REDIS_URL={configured_url} does not answer; starting a Redis of our own")
+    binary = shutil.which("redis-server")
+    if binary:
+        return _private_redis_server(binary, data_dir / "redis")
+    return _fake_redis()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+def _private_redis_server(binary: str, folder: Path) -> RedisChoice:
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+         "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+        stdout=open(folder / "redis.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 15
+    while not _answers(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"redis-server did not start; see {folder / 'redis.log'}")
+        time.sleep(0.1)
+
+    def stop():
+        process.terminate()  # redis-server syncs its AOF on SIGTERM
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+    return RedisChoice(url, f"a private redis-server (AOF in {folder})", True, stop)
+
+
+def _fake_redis() -> RedisChoice:
+    from fakeredis import TcpFakeServer
+
+    port = free_port()
+    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop():
+        server.shutdown()
+        server.server_close()
+
+    return RedisChoice(f"redis://127.0.0.1:{port}/0", "an in-process fakeredis", False, stop)
+
+
+def choose_runtime(requested: Optional[str]) -> str:
+    if requested:
+        return requested
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return "docker"
+    except Exception:
+        return "process"
+
+
+def persistent_secret(path: Path) -> str:
+    """The signing secret, made once and kept, so tokens work across restarts."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Component:
+    """A child process whose output is prefixed on our stdout and kept in a log file."""
+
+    def __init__(self, label: str, argv: list, environment: dict, log_dir: Path):
+        self.label = label
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_dir / f"{label}.log", "ab")
+        self.process = subprocess.Popen(argv, env=environment, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self._pump = threading.Thread(target=self._copy_output, daemon=True)
+        self._pump.start()
+
+    def _copy_output(self) -> None:
+        for line in iter(self.process.stdout.readline, b""):
+            self._log.write(line)
+            self._log.flush()
+            sys.stdout.write(f"[{self.label}] {line.decode(errors='replace')}")
+            sys.stdout.flush()
+
+    def stop(self, timeout: float) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._pump.join(timeout=2)
+
+
+def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[str], say) -> None:
+    from . import cli_config
+    from .config import Config
+    from .tokens import mint
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    environment = dict(os.environ)
+    if not environment.get("ACTORS_JWT_SECRET") and not environment.get("ACTORS_JWT_PUBLIC_KEY"):
+        environment["ACTORS_JWT_SECRET"] = persistent_secret(data_dir / "secret")
+    store = choose_redis(environment.get("ACTORS_REDIS_URL"), data_dir, say)
+    runtime = choose_runtime(runtime or environment.get("ACTORS_RUNTIME"))
+    url = f"http://{host}:{port}"
+    environment.update(ACTORS_REDIS_URL=store.url, ACTORS_RUNTIME=runtime,
+                       ACTORS_API_URL=environment.get("ACTORS_API_URL") or url,
+                       ACTORS_SPAWNER_WORKDIR=environment.get("ACTORS_SPAWNER_WORKDIR")
+                       or str(data_dir / "spawner"),
+                       PYTHONUNBUFFERED="1")
+    config = Config.from_env(**{"redis_url": store.url, "jwt_secret": environment.get("ACTORS_JWT_SECRET"),
+                                "runtime": runtime})
+    token = mint(config, "admin", roles=("admin",), ttl=365 * 24 * 3600)
+    config_file = cli_config.save(url, token)
+    if not store.durable:
+        say("WARNING: no Redis server found (install redis-server): using an in-process fakeredis. "
+            "NOTHING SURVIVES A RESTART.")
+    say(f"redis:   {store.description}")
+    say(f"runtime: {runtime}" + ("" if runtime == "docker" else
+                                 " (no Docker daemon answered: actors run as plain processes)"))
+    say(f"API:     {url}")
+    say(f"token:   {token}")
+    say(f"CLI configured in {config_file}; data in {data_dir}")
+
+    executable = [sys.executable, "-m", "actors_api.cli"]
+    logs = data_dir / "logs"
+    components = [
+        Component("api", executable + ["serve", "--host", host, "--port", str(port)], environment, logs),
+        Component("spawner", executable + ["spawner", "--slots", str(slots), "--stop-mode", "kill",
+                                           "--name", f"dev-{socket.gethostname()}"],
+                  environment, logs),
+    ]
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            exited = [c.label for c in components if c.process.poll() is not None]
+            if exited:
+                say(f"{', '.join(exited)} exited; stopping the rest")
+                break
+    finally:
+        say("stopping: running executions are force-quit, then everything exits")
+        for component in reversed(components):  # the spawner first: it cleans up its containers
+            component.stop(timeout=60)
+        store.stop()
+        say("stopped")
