@@ -5,6 +5,7 @@ import redis as redis_lib
 
 from .actors import ActorStore
 from .executions import ExecutionStore
+from .hosts import HostStore
 from .logs import LogStore
 from .slots import SlotLeases
 from .work import WorkQueue
@@ -21,6 +22,7 @@ class Store:
         self.logs = LogStore(redis, config.log_max_bytes)
         self.slots = SlotLeases(redis, config.lease_seconds)
         self.work = WorkQueue(redis)
+        self.hosts = HostStore(redis)
 
     @classmethod
     def from_config(cls, config) -> "Store":

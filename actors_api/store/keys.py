@@ -80,3 +80,21 @@ def done_signal(execution_id: str) -> str:
 def state(actor_id: str) -> str:
     """String: a stateful actor's state, JSON."""
     return f"{PREFIX}actor:{actor_id}:state"
+
+
+def host(name: str) -> str:
+    """String with expiry: a spawner's registration (JSON), refreshed by its heartbeat."""
+    return f"{PREFIX}host:{name}"
+
+
+HOSTS = f"{PREFIX}hosts"  # set of spawner names that have registered
+
+
+def host_gpus_free(name: str) -> str:
+    """Set: indices of the host's GPUs no execution holds."""
+    return f"{PREFIX}host:{name}:gpus:free"
+
+
+def host_gpus_held(name: str) -> str:
+    """Hash: GPU index -> the execution holding it."""
+    return f"{PREFIX}host:{name}:gpus:held"
