@@ -22,6 +22,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "fakeredis[lua]>=2.20", "pytest-timeout>=2.3"],
+        "gpu": ["nvidia-ml-py>=12"],
     },
     entry_points={"console_scripts": ["actors=actors_api.cli:main"]},
 )

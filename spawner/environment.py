@@ -19,7 +19,8 @@ def actor_dbid(actor: dict, tenant: str = "default") -> str:
 
 
 def execution_environment(actor: dict, execution: dict, message: bytes, api_server: str,
-                          worker_id: str, access_token: Optional[str], state=None) -> dict:
+                          worker_id: str, access_token: Optional[str], state=None,
+                          gpus=()) -> dict:
     environment = {}
     environment.update(actor.get("default_environment") or {})
     environment.update(execution.get("environment") or {})
@@ -37,6 +38,7 @@ def execution_environment(actor: dict, execution: dict, message: bytes, api_serv
         "_abaco_actor_state": json.dumps(state) if state is not None else "",
         "_abaco_actor_revision": str(actor.get("revision", 1)),
         "_abaco_access_token": access_token or "",
+        "_abaco_gpus": ",".join(g.uuid for g in gpus),
     }
     environment.update(system)
     if content_type != str(ContentType.BINARY):

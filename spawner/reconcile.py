@@ -12,6 +12,7 @@ import logging
 import threading
 
 from actors_api.models import ExecutionStatus
+from actors_api.store.work import dispatch_queue
 
 from .runner import ExecutionRun, Spawner
 from .runtimes import LABEL_EXECUTION
@@ -49,7 +50,9 @@ def reconcile(spawner: Spawner) -> list:
         if execution and execution["status"] == str(ExecutionStatus.RUNNING):
             store.executions.finish(execution, ExecutionStatus.ERROR, spawner.config.log_ex,
                                     status_message="The spawner stopped before the container started.")
-            store.work.enqueue_drain(execution["actor_id"], execution.get("queue") or "default")
+            actor = store.actors.get(execution["actor_id"])
+            if actor is not None:
+                store.work.enqueue_drain(actor["id"], dispatch_queue(actor))
     return followers
 
 
@@ -57,6 +60,8 @@ def _follow_and_release(run: ExecutionRun) -> None:
     try:
         run.follow()
     finally:
+        run.store.hosts.give_back_gpus(run.spawner.name, run.execution_id)
         run.store.slots.release(run.actor["id"], run.slot, run.lease_owner)
         if run.store.executions.has_waiting(run.actor["id"]):
-            run.store.work.enqueue_drain(run.actor["id"], run.actor["queue"])
+            run.store.work.enqueue_drain(run.actor["id"], dispatch_queue(run.actor))
+        run.spawner.wake_gpu_waiters()

@@ -15,14 +15,16 @@ import socket
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from actors_api.config import Config
 from actors_api.models import ActorStatus, ContentType, ExecutionStatus
 from actors_api.store import Store
+from actors_api.store.work import dispatch_queue
 from actors_api.tokens import mint
 
 from .binary_pipe import BinaryPipe
+from .gpus import Gpu, GpuSampler, free_memory, requested_count
 from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
 from .results import MAX_RESULT_BYTES, ResultsSocket
 from .runtimes import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_SPAWNER, Handle, ImageUnavailable,
@@ -35,13 +37,16 @@ STATS_INTERVAL = 1.0
 
 
 class Spawner:
-    """What every execution in this process shares: settings, store, runtime, name."""
+    """What every execution in this process shares: settings, store, runtime, name, GPUs."""
 
-    def __init__(self, config: Config, store: Store, runtime: Runtime, name: Optional[str] = None):
+    def __init__(self, config: Config, store: Store, runtime: Runtime, name: Optional[str] = None,
+                 gpus: Sequence[Gpu] = (), queues: Sequence[str] = ()):
         self.config = config
         self.store = store
         self.runtime = runtime
         self.name = name or config.spawner_name or socket.gethostname()
+        self.gpus = list(gpus)
+        self.queues = list(queues)  # the actor queues it serves (GPU twins included)
 
     def capacity(self, actor: dict) -> int:
         if not actor["stateless"]:
@@ -61,19 +66,60 @@ class Spawner:
         slot = self.store.slots.acquire(actor_id, self.capacity(actor), lease_owner)
         if slot is None:
             return None
-        execution_id = None
+        execution_id, gpus, waiting_for_gpus = None, [], False
         try:
+            needed = requested_count(actor.get("gpus"), len(self.gpus))
+            if 0 < needed <= len(self.gpus):
+                gpus = self._take_gpus(actor, needed, lease_owner)
+                if not gpus:
+                    # Stays SUBMITTED; whoever frees a GPU wakes the waiting actors.
+                    waiting_for_gpus = True
+                    return None
             worker_id = f"{actor_id}-{slot}"
             execution_id = self.store.executions.claim_next(actor_id, self.name, worker_id)
-            if execution_id is not None:
-                ExecutionRun(self, actor, execution_id, slot, lease_owner).run()
-        finally:
-            self.store.slots.release(actor_id, slot, lease_owner)
-            if self.store.executions.has_waiting(actor_id):
-                self.store.work.enqueue_drain(actor_id, actor["queue"])
+            if execution_id is None:
+                return None
+            if gpus:
+                self.store.hosts.transfer_gpus(self.name, lease_owner, execution_id)
+            run = ExecutionRun(self, actor, execution_id, slot, lease_owner, gpus)
+            if needed > len(self.gpus):
+                run.refuse(f"The actor asks for {needed} GPUs; spawner {self.name} has "
+                           f"{len(self.gpus)}.")
             else:
+                run.run()
+        finally:
+            if gpus:
+                self.store.hosts.give_back_gpus(self.name, execution_id or lease_owner)
+            self.store.slots.release(actor_id, slot, lease_owner)
+            if gpus:
+                self.wake_gpu_waiters()
+            if not waiting_for_gpus and self.store.executions.has_waiting(actor_id):
+                self.store.work.enqueue_drain(actor_id, dispatch_queue(actor))
+            elif not waiting_for_gpus:
                 self.store.executions.forget_empty_mailbox(actor_id)
         return execution_id
+
+    def _take_gpus(self, actor: dict, count: int, holder: str) -> list:
+        """Whole free GPUs with enough free memory, held for ``holder``; [] if not enough now."""
+        free = set(self.store.hosts.free_gpus(self.name))
+        minimum = int(actor.get("gpu_memory_min") or 0)
+        candidates = [g for g in self.gpus if g.index in free and free_memory(g) >= minimum]
+        chosen = candidates[:count]
+        if len(chosen) < count:
+            return []
+        if not self.store.hosts.take_gpus(self.name, [g.index for g in chosen], holder):
+            return []  # another slot took one first; its release will wake us
+        return chosen
+
+    def wake_gpu_waiters(self) -> None:
+        """A GPU came free: give every GPU actor with waiting mail on our queues a drain."""
+        for actor_id in self.store.executions.actors_with_mail():
+            actor = self.store.actors.get(actor_id)
+            if actor is None or requested_count(actor.get("gpus"), len(self.gpus)) == 0:
+                continue
+            queue = dispatch_queue(actor)
+            if queue in self.queues and self.store.executions.has_waiting(actor_id):
+                self.store.work.enqueue_drain(actor_id, queue)
 
     def check_image(self, actor_id: str) -> None:
         """READY once the image is usable here, ERROR with the reason if not."""
@@ -92,8 +138,10 @@ class ExecutionRun:
     """A claimed (RUNNING) execution, from container start to its final record."""
 
     def __init__(self, spawner: Spawner, actor: dict, execution_id: str, slot: int,
-                 lease_owner: str):
+                 lease_owner: str, gpus: Sequence[Gpu] = ()):
         self.spawner = spawner
+        self.gpus = list(gpus)
+        self._gpu_sampler: Optional[GpuSampler] = None
         self.store = spawner.store
         self.config = spawner.config
         self.actor = actor
@@ -126,6 +174,11 @@ class ExecutionRun:
             return
         self.follow()
 
+    def refuse(self, reason: str) -> None:
+        """End a claimed execution that cannot run here, without starting anything."""
+        self._fail(reason)
+        self._cleanup()
+
     def follow(self) -> None:
         """Watch a started container to the end and record it (also used on re-attach)."""
         try:
@@ -157,7 +210,8 @@ class ExecutionRun:
                          actor=self.actor["id"])
         state = None if self.actor["stateless"] else self.store.actors.get_state(self.actor["id"])
         environment = execution_environment(
-            self.actor, execution, body, self.config.api_url, execution["worker_id"], token, state)
+            self.actor, execution, body, self.config.api_url, execution["worker_id"], token, state,
+            self.gpus)
         spec = RunSpec(
             image=self.actor["image"], environment=environment, mounts=mounts,
             labels={LABEL_SPAWNER: self.spawner.name, LABEL_EXECUTION: self.execution_id,
@@ -165,10 +219,15 @@ class ExecutionRun:
             mem_limit=self.actor.get("mem_limit"), max_cpus=self.actor.get("max_cpus"),
             pids_limit=self.config.pids_limit, privileged=bool(self.actor.get("privileged")),
             user=None if self.actor.get("use_container_uid") else self.config.container_user,
-            workdir=str(self.workdir),
+            workdir=str(self.workdir), gpus=self.gpus,
         )
         handle = self.spawner.runtime.start(spec)
-        self.store.executions.mark_started(self.execution_id)
+        if self.gpus:
+            self.store.executions.mark_started(self.execution_id, gpus=[
+                {"index": g.index, "uuid": g.uuid, "name": g.name} for g in self.gpus])
+            self._gpu_sampler = GpuSampler(self.gpus, self.config.gpu_sample_interval).start()
+        else:
+            self.store.executions.mark_started(self.execution_id)
         if self._pipe is not None:
             self._pipe.start()
         return handle
@@ -208,6 +267,8 @@ class ExecutionRun:
                       runtime=_runtime_seconds(final_state))
         if self.usage is not None:
             fields.update(cpu=self.usage.cpu_ns, io=self.usage.io_bytes)
+        if self._gpu_sampler is not None:
+            fields["gpu_stats"] = self._gpu_sampler.stop()
         if self.killed:
             final_state["ForceQuit"] = True
             fields["status_message"] = "Force-quit on request; the container was killed."
@@ -226,6 +287,8 @@ class ExecutionRun:
 
     def _cleanup(self) -> None:
         self._exited.set()
+        if self._gpu_sampler is not None:
+            self._gpu_sampler.stop()
         self._stop_results()
         if self._pipe is not None:
             self._pipe.stop()

@@ -24,7 +24,8 @@ from typing import Optional, Sequence
 
 from actors_api.config import Config
 from actors_api.store import Store
-from actors_api.store.work import rq_queue_name
+from actors_api.models import now_iso
+from actors_api.store.work import dispatch_queue, rq_queue_name
 
 log = logging.getLogger("actors.spawner")
 
@@ -32,7 +33,7 @@ SWEEP_INTERVAL = 10.0
 
 
 def _slot_main(config: Config, queues: Sequence[str], spawner_name: str, runtime_name: str,
-               slot: int) -> None:
+               slot: int, gpus: Sequence = ()) -> None:
     from rq import Queue, SimpleWorker
 
     from . import runner
@@ -42,7 +43,7 @@ def _slot_main(config: Config, queues: Sequence[str], spawner_name: str, runtime
     logging.basicConfig(level=logging.INFO, format=f"spawner[{slot}] %(levelname)s %(message)s")
     store = Store.from_config(config)
     runner.configure(runner.Spawner(config, store, make_runtime(runtime_name, config=config),
-                                    spawner_name))
+                                    spawner_name, gpus=gpus, queues=queues))
     rq_queues = [Queue(rq_queue_name(q), connection=store.redis) for q in queues]
     worker = SimpleWorker(rq_queues, connection=store.redis,
                           name=f"{spawner_name}.{slot}.{uuid.uuid4().hex[:6]}")
@@ -52,9 +53,11 @@ def _slot_main(config: Config, queues: Sequence[str], spawner_name: str, runtime
 class Supervisor:
     def __init__(self, config: Config, queues: Sequence[str], slots: int,
                  name: Optional[str] = None, runtime_name: Optional[str] = None,
-                 stop_mode: str = "finish"):
+                 stop_mode: str = "finish", gpus: Sequence = ()):
         self.config = config
-        self.queues = list(queues)
+        self.gpus = list(gpus)
+        # Spawners with GPUs also serve each queue's GPU twin, where GPU actors wait.
+        self.queues = list(queues) + ([f"{q}.gpu" for q in queues] if self.gpus else [])
         self.slots = slots
         self.name = name or config.spawner_name or socket.gethostname()
         self.runtime_name = runtime_name or config.runtime
@@ -69,10 +72,16 @@ class Supervisor:
         from .runtimes import make_runtime
 
         spawner = runner.Spawner(self.config, self.store,
-                                 make_runtime(self.runtime_name, config=self.config), self.name)
+                                 make_runtime(self.runtime_name, config=self.config), self.name,
+                                 gpus=self.gpus, queues=self.queues)
         followers = reconcile.reconcile(spawner)
         if followers:
             log.info("re-attached to %d execution(s)", len(followers))
+        following = set(self.store.executions.running_on(self.name))  # re-attached ones
+        self.store.hosts.reset_gpus(self.name, [g.index for g in self.gpus], keep={
+            index: execution for index, execution in self.store.hosts.held(self.name).items()
+            if execution in following})
+        self._started = now_iso()
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         for slot in range(1, self.slots + 1):
@@ -84,30 +93,40 @@ class Supervisor:
             if not self._stopping:
                 self._restart_dead_slots()
                 if time.monotonic() >= next_sweep:
+                    self.heartbeat()
                     self.sweep(spawner)
                     next_sweep = time.monotonic() + SWEEP_INTERVAL
             time.sleep(0.2)
         for thread in followers:
             thread.join(timeout=1)
+        self.store.hosts.deregister(self.name)
+
+    def heartbeat(self) -> None:
+        """Say who we are and what we have; the record expires if we stop saying it."""
+        self.store.hosts.heartbeat(self.name, {
+            "name": self.name, "hostname": socket.gethostname(), "queues": self.queues,
+            "slots": self.slots, "runtime": self.runtime_name, "started": self._started,
+            "last_heartbeat": now_iso(), "gpus": [g.as_dict() for g in self.gpus],
+        }, ttl=int(SWEEP_INTERVAL * 3))
 
     def sweep(self, spawner) -> None:
         """Enqueue a drain for any actor of ours with waiting mail and a free worker slot."""
         executions = self.store.executions
         for actor_id in executions.actors_with_mail():
             actor = self.store.actors.get(actor_id)
-            if actor is None or actor["queue"] not in self.queues:
+            if actor is None or dispatch_queue(actor) not in self.queues:
                 continue
             if not executions.has_waiting(actor_id):
                 executions.forget_empty_mailbox(actor_id)
                 continue
             capacity = spawner.capacity(actor)
             if self.store.slots.busy(actor_id, capacity) < capacity:
-                self.store.work.enqueue_drain(actor_id, actor["queue"])
+                self.store.work.enqueue_drain(actor_id, dispatch_queue(actor))
 
     def _start_slot(self, slot: int) -> None:
         process = self._context.Process(
             target=_slot_main, name=f"slot-{slot}", daemon=False,
-            args=(self.config, self.queues, self.name, self.runtime_name, slot))
+            args=(self.config, self.queues, self.name, self.runtime_name, slot, self.gpus))
         process.start()
         self._children[slot] = process
 

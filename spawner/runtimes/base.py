@@ -44,6 +44,7 @@ class RunSpec:
     privileged: bool = False
     user: Optional[str] = None
     workdir: Optional[str] = None  # a host folder private to this execution
+    gpus: list = field(default_factory=list)  # spawner.gpus.Gpu, whole devices for this execution
 
 
 @dataclass(frozen=True)

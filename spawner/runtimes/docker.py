@@ -6,6 +6,7 @@ from typing import Iterator, Optional
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import DeviceRequest
 from docker.types import Mount as DockerMount
 from docker.utils import parse_repository_tag
 from requests.exceptions import ConnectionError as RequestsConnectionError
@@ -58,6 +59,12 @@ class DockerRuntime(Runtime):
             options["nano_cpus"] = int(spec.max_cpus * 1e9)
         if spec.user:
             options["user"] = spec.user
+        devices = [g.uuid for g in spec.gpus if not g.simulated]
+        if devices:
+            options["device_requests"] = [DeviceRequest(device_ids=devices, capabilities=[["gpu"]])]
+        if spec.gpus:
+            options["environment"] = dict(spec.environment,
+                                          NVIDIA_VISIBLE_DEVICES=",".join(g.uuid for g in spec.gpus))
         container = None
         try:
             container = self.client.containers.create(**options)

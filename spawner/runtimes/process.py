@@ -364,6 +364,8 @@ def _environment(image: StagedImage, spec: RunSpec, home: str) -> dict:
         if variable is None:
             raise StartFailed(f"The process runtime cannot mount {mount.source} at {mount.target}.")
         environment[variable] = mount.source
+    if spec.gpus:  # the assigned devices only; CUDA numbers them from 0 in this order
+        environment["CUDA_VISIBLE_DEVICES"] = ",".join(g.uuid for g in spec.gpus)
     # python/python3 on PATH run the spawner's own interpreter (shell-form CMDs, shebangs).
     environment["PATH"] = f"{image.bin_dir}:{environment.get('PATH') or BASE_PATH}"
     return {str(k): str(v) for k, v in environment.items()}
