@@ -9,6 +9,7 @@ so that no container or process is left behind.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import shutil
@@ -101,6 +102,20 @@ def choose_runtime(requested: Optional[str]) -> str:
         return "process"
 
 
+def container_gateway() -> Optional[str]:
+    """The host's address on Docker's default bridge: where containers reach the API."""
+    try:
+        import docker
+
+        config = docker.from_env(timeout=3).networks.get("bridge").attrs["IPAM"]["Config"][0]
+    except Exception:
+        return None
+    if config.get("Gateway"):
+        return config["Gateway"]
+    # Docker leaves Gateway out when it is the subnet's first address (docker0's).
+    return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+
+
 def persistent_secret(path: Path) -> str:
     """The signing secret, made once and kept, so tokens work across restarts."""
     if path.exists():
@@ -160,8 +175,14 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
     store = choose_redis(environment.get("ACTORS_REDIS_URL"), data_dir, say)
     runtime = choose_runtime(runtime or environment.get("ACTORS_RUNTIME"))
     url = f"http://{host}:{port}"
+    bind, api_url = host, url
+    gateway = container_gateway() if runtime == "docker" and host in ("127.0.0.1", "localhost") else None
+    if gateway:
+        # Containers cannot reach the host's loopback: serve on all addresses and tell
+        # actors (update_state, get_client) to use the bridge gateway.
+        bind, api_url = "0.0.0.0", f"http://{gateway}:{port}"
     environment.update(ACTORS_REDIS_URL=store.url, ACTORS_RUNTIME=runtime,
-                       ACTORS_API_URL=environment.get("ACTORS_API_URL") or url,
+                       ACTORS_API_URL=environment.get("ACTORS_API_URL") or api_url,
                        ACTORS_SPAWNER_WORKDIR=environment.get("ACTORS_SPAWNER_WORKDIR")
                        or str(data_dir / "spawner"),
                        PYTHONUNBUFFERED="1")
@@ -175,14 +196,15 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
     say(f"redis:   {store.description}")
     say(f"runtime: {runtime}" + ("" if runtime == "docker" else
                                  " (no Docker daemon answered: actors run as plain processes)"))
-    say(f"API:     {url}")
+    say(f"API:     {url}" + (f" (actors reach it at {environment['ACTORS_API_URL']})"
+                              if environment["ACTORS_API_URL"] != url else ""))
     say(f"token:   {token}")
     say(f"CLI configured in {config_file}; data in {data_dir}")
 
     executable = [sys.executable, "-m", "actors_api.cli"]
     logs = data_dir / "logs"
     components = [
-        Component("api", executable + ["serve", "--host", host, "--port", str(port)], environment, logs),
+        Component("api", executable + ["serve", "--host", bind, "--port", str(port)], environment, logs),
         Component("spawner", executable + ["spawner", "--slots", str(slots), "--stop-mode", "kill",
                                            "--name", f"dev-{socket.gethostname()}"],
                   environment, logs),
