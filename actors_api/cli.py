@@ -45,7 +45,10 @@ def serve(host, port):
 @click.option("--stop-mode", type=click.Choice(["finish", "kill"]), default="finish",
               show_default=True, help="On SIGTERM/SIGINT: let running executions finish, "
               "or force-quit them so nothing is left running.")
-def spawner(queues, slots, name, stop_mode):
+@click.option("--gpus", default=None, help="GPUs this spawner hands out: none, auto (all that "
+              "NVML sees), a list of indices/UUIDs, or a JSON inventory (simulated GPUs). "
+              "Default: ACTORS_GPUS, else none.")
+def spawner(queues, slots, name, stop_mode, gpus):
     """Take executions from the queue and run them as containers."""
     from spawner.worker import Supervisor
 
@@ -54,8 +57,14 @@ def spawner(queues, slots, name, stop_mode):
     if not queue_list or slots < 1:
         raise click.ClickException("--queues needs at least one queue and --slots at least 1")
     config = _config()
+    from spawner.gpus import NvmlUnavailable, discover
+
+    try:
+        inventory = discover(gpus if gpus is not None else config.gpus)
+    except (NvmlUnavailable, ValueError) as error:
+        raise click.ClickException(f"--gpus: {error}")
     Supervisor(config, queue_list, slots, name=name, runtime_name=config.runtime,
-               stop_mode=stop_mode).run()
+               stop_mode=stop_mode, gpus=inventory).run()
 
 
 @main.command()
@@ -90,6 +99,9 @@ def dev(host, port, slots, data_dir, runtime):
     except (RuntimeError, ValueError) as error:
         raise click.ClickException(str(error))
 
+
+from . import cli_client  # noqa: E402  (the client commands: create, send, logs, ...)
+cli_client.register(main)
 
 if __name__ == "__main__":
     main()

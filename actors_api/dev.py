@@ -9,6 +9,7 @@ so that no container or process is left behind.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import secrets
@@ -127,6 +128,13 @@ def persistent_secret(path: Path) -> str:
     return secret
 
 
+def spawner_name(data_dir: Path) -> str:
+    """Stable for one data folder (so a restart reconciles its own leftovers) and
+    different for another (so two ``actors dev`` on one host never touch each other's)."""
+    digest = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:8]
+    return f"dev-{socket.gethostname()}-{digest}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -173,7 +181,8 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
     if not environment.get("ACTORS_JWT_SECRET") and not environment.get("ACTORS_JWT_PUBLIC_KEY"):
         environment["ACTORS_JWT_SECRET"] = persistent_secret(data_dir / "secret")
     store = choose_redis(environment.get("ACTORS_REDIS_URL"), data_dir, say)
-    runtime = choose_runtime(runtime or environment.get("ACTORS_RUNTIME"))
+    requested = runtime or environment.get("ACTORS_RUNTIME")
+    runtime = choose_runtime(requested)
     url = f"http://{host}:{port}"
     bind, api_url = host, url
     gateway = container_gateway() if runtime == "docker" and host in ("127.0.0.1", "localhost") else None
@@ -194,7 +203,7 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
         say("WARNING: no Redis server found (install redis-server): using an in-process fakeredis. "
             "NOTHING SURVIVES A RESTART.")
     say(f"redis:   {store.description}")
-    say(f"runtime: {runtime}" + ("" if runtime == "docker" else
+    say(f"runtime: {runtime}" + ("" if requested or runtime == "docker" else
                                  " (no Docker daemon answered: actors run as plain processes)"))
     say(f"API:     {url}" + (f" (actors reach it at {environment['ACTORS_API_URL']})"
                               if environment["ACTORS_API_URL"] != url else ""))
@@ -206,7 +215,7 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
     components = [
         Component("api", executable + ["serve", "--host", bind, "--port", str(port)], environment, logs),
         Component("spawner", executable + ["spawner", "--slots", str(slots), "--stop-mode", "kill",
-                                           "--name", f"dev-{socket.gethostname()}"],
+                                           "--name", spawner_name(data_dir)],
                   environment, logs),
     ]
     stop = threading.Event()

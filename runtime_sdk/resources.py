@@ -18,7 +18,7 @@ FINISHED = ("COMPLETE", "ERROR")
 # again, since the server resets what it is not given to the defaults.
 USER_FIELDS = ("image", "name", "description", "default_environment", "stateless", "privileged",
                "max_workers", "mem_limit", "max_cpus", "hints", "queue", "log_ex", "token",
-               "use_container_uid")
+               "use_container_uid", "gpus", "gpu_memory_min")
 
 SYNC_HTTP_TIMEOUT = 900.0  # above any server's sync wait: the server answers 408 first
 
