@@ -13,6 +13,7 @@ setup(
         "rq>=2.0,<3",
         "docker>=7.0,<8",
         "pyjwt[crypto]>=2.8,<3",
+        "cryptography>=41",  # Fernet for secret actor configs (also needed by pyjwt[crypto])
         "gunicorn>=22",
         "click>=8.1",
         "rich>=13",

@@ -1,18 +1,32 @@
-"""Who is calling, and may they touch this actor.
+"""Who is calling, and what they may do: tokens, nonces and permission levels.
 
-Every request except a CORS preflight needs ``Authorization: Bearer <JWT>``.
-Owners see and change their own actors, admins everything; sharing comes with
-permissions. A per-execution token reaches only the actor it was minted for.
+Every request except a CORS preflight carries ``Authorization: Bearer <JWT>``,
+or, on an actor's own endpoints, ``?x-nonce=<id>`` (or an ``X-Nonce`` header)
+and no token. Access to an actor, alias or config is a level (NONE < READ <
+EXECUTE < UPDATE): the owner holds UPDATE, others what was shared with them or
+with ``ABACO_WORLD``, admins UPDATE on everything in their tenant. Each handler
+asks for the level it needs through :func:`load_actor`, :func:`load_alias` or
+:func:`load_config`; a refusal is a 403 that names the missing level. An actor
+of another tenant is never found (404). docs/access.md has the whole table.
 """
 from __future__ import annotations
 
 from flask import current_app, g, request
 
 from .errors import Forbidden, NotFound, Unauthorized
+from .models import PermissionLevel
 from .schemas.actor import DEFAULTS
+from .store.nonces import Redemption
 from .tokens import Identity, TokenError, verify
 
+READ, EXECUTE, UPDATE = PermissionLevel.READ, PermissionLevel.EXECUTE, PermissionLevel.UPDATE
 PRIVILEGED_FIELDS = ("privileged", "max_workers", "max_cpus", "mem_limit", "queue")
+# Blueprints whose routes address one actor and so accept a nonce for that actor.
+NONCE_BLUEPRINTS = ("actors", "messages", "executions", "state")
+
+
+def _store():
+    return current_app.extensions["actors_store"]
 
 
 def authenticate() -> None:
@@ -20,40 +34,151 @@ def authenticate() -> None:
     if request.method == "OPTIONS":
         return
     header = request.headers.get("Authorization", "")
+    nonce_id = request.args.get("x-nonce") or request.headers.get("X-Nonce")
+    if not header and nonce_id:
+        g.identity = _nonce_identity(nonce_id)
+        return
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Missing credentials: send 'Authorization: Bearer <token>'.")
+        raise Unauthorized("Missing credentials: send 'Authorization: Bearer <token>' "
+                           "(or ?x-nonce=<nonce id> on an actor's endpoints).")
     try:
-        g.identity = verify(current_app.config["ACTORS"], token.strip())
+        identity = verify(current_app.config["ACTORS"], token.strip())
     except TokenError as error:
         raise Unauthorized(str(error))
+    if identity.token_id and _store().revoked_tokens.is_revoked(identity.token_id):
+        raise Unauthorized("The bearer token has been revoked (an execution's token ends "
+                           "with its execution).")
+    g.identity = identity
+
+
+def _nonce_identity(nonce_id: str) -> Identity:
+    """The nonce's owner, limited to the nonce's actor or alias; a use is spent in load_actor."""
+    if request.blueprint not in NONCE_BLUEPRINTS or "actor_id" not in (request.view_args or {}):
+        raise Forbidden("A nonce is only accepted on its actor's endpoints (not for "
+                        "listing, registering, sharing or managing nonces).")
+    nonce = _store().nonces.get(nonce_id)
+    if nonce is None:
+        raise Forbidden("This nonce does not exist (it may have been deleted).")
+    return Identity(username=nonce["owner"], roles=tuple(nonce.get("roles") or ()),
+                    tenant=nonce["tenant"], actor_scope=nonce.get("actor_id"), nonce=nonce)
 
 
 def current_identity() -> Identity:
     return g.identity
 
 
-def may_access(identity: Identity, actor: dict) -> bool:
-    if identity.actor_scope and identity.actor_scope != actor["id"]:
-        return False
-    return identity.is_admin or actor["owner"] == identity.username
+def require_token(action: str) -> Identity:
+    """The caller, who must hold a full user token (not a nonce or an execution's token)."""
+    identity = g.identity
+    if identity.nonce is not None:
+        raise Forbidden(f"A nonce cannot be used to {action}.")
+    if identity.actor_scope:
+        raise Forbidden(f"An execution's token cannot be used to {action}.")
+    return identity
 
 
-def load_actor(store, actor_id: str) -> dict:
-    """The actor the caller may use, or 404/403 saying why not."""
-    actor = store.actors.get(actor_id)
+# -- levels ----------------------------------------------------------------------
+def actor_level(store, identity: Identity, actor: dict) -> PermissionLevel:
+    """The caller's level on an actor of their tenant (before any nonce cap)."""
+    if identity.is_admin or actor["owner"] == identity.username:
+        return UPDATE
+    return store.permissions.level("actor", identity.tenant, actor["id"], identity.username)
+
+
+def resource_level(store, identity: Identity, kind: str, record: dict, ident: str) -> PermissionLevel:
+    if identity.is_admin or record["owner"] == identity.username:
+        return UPDATE
+    return store.permissions.level(kind, identity.tenant, ident, identity.username)
+
+
+def _refuse(needed: PermissionLevel, have: PermissionLevel, noun: str) -> Forbidden:
+    held = f"you have {have.name}" if have > PermissionLevel.NONE else "you have no permission on it"
+    return Forbidden(f"Permission denied: this request needs {needed.name} on {noun}; {held}.")
+
+
+def load_actor(store, ident: str, level: PermissionLevel, allow_nonce: bool = True) -> dict:
+    """The actor named by id or alias if the caller holds ``level`` on it, else 404/403.
+
+    With a nonce, the nonce must belong to this actor (or to the alias used in
+    the URL), grant ``level``, and its owner must still hold ``level``; then
+    one use is redeemed, atomically, once per request.
+    """
+    identity = g.identity
+    actor = store.find_actor(identity.tenant, ident)
     if actor is None:
-        raise NotFound(f"No actor with id {actor_id!r}.")
-    if not may_access(g.identity, actor):
-        raise Forbidden(f"You do not have access to actor {actor_id!r}: it belongs to another user.")
+        raise NotFound(f"No actor with id or alias {ident!r}.")
+    if identity.nonce is not None:
+        if not allow_nonce:
+            raise Forbidden("A nonce cannot be used to manage nonces or permissions.")
+        _check_nonce_scope(identity.nonce, actor, ident, level)
+    elif identity.actor_scope and identity.actor_scope != actor["id"]:
+        raise Forbidden(f"This execution's token is limited to actor {identity.actor_scope!r}; "
+                        f"it cannot reach {ident!r}.")
+    have = actor_level(store, identity, actor)
+    if have < level:
+        raise _refuse(level, have, f"actor {ident!r}")
+    if identity.nonce is not None:
+        _redeem_once(store, identity.nonce)
     return actor
 
 
+def _check_nonce_scope(nonce: dict, actor: dict, ident: str, level: PermissionLevel) -> None:
+    if nonce.get("actor_id"):
+        if nonce["actor_id"] != actor["id"]:
+            raise Forbidden(f"This nonce belongs to another actor; it cannot reach {ident!r}.")
+    elif nonce.get("alias") != ident:
+        raise Forbidden(f"This nonce belongs to alias {nonce.get('alias')!r}; address the actor "
+                        "through that alias.")
+    granted = PermissionLevel.parse(nonce["level"])
+    if granted < level:
+        raise Forbidden(f"Permission denied: this request needs {level.name}; "
+                        f"the nonce grants only {granted.name}.")
+
+
+def _redeem_once(store, nonce: dict) -> None:
+    if g.get("nonce_redeemed"):
+        return
+    outcome = store.nonces.redeem(nonce["id"])
+    if outcome is Redemption.EXHAUSTED:
+        raise Forbidden("This nonce has no uses left.")
+    if outcome is Redemption.MISSING:
+        raise Forbidden("This nonce does not exist (it may have been deleted).")
+    g.nonce_redeemed = True
+
+
+def load_alias(store, name: str, level: PermissionLevel) -> dict:
+    """The tenant's alias if the caller holds ``level`` on the alias itself (not its actor)."""
+    identity = require_token("manage aliases")
+    alias = store.aliases.get(identity.tenant, name)
+    if alias is None:
+        raise NotFound(f"No alias {name!r}.")
+    have = resource_level(store, identity, "alias", alias, name)
+    if have < level:
+        raise _refuse(level, have, f"alias {name!r}")
+    return alias
+
+
+def load_config(store, name: str, level: PermissionLevel) -> dict:
+    """The tenant's config (a secret's value hidden) if the caller holds ``level`` on it."""
+    identity = require_token("manage actor configs")
+    config = store.configs.get(identity.tenant, name)
+    if config is None:
+        raise NotFound(f"No actor config {name!r}.")
+    have = resource_level(store, identity, "config", config, name)
+    if have < level:
+        raise _refuse(level, have, f"config {name!r}")
+    return config
+
+
+# -- roles ---------------------------------------------------------------------------
 def check_privileged_fields(identity: Identity, fields: dict, current: dict = None) -> None:
-    """Only admin or privileged users may set the fields that raise an actor's resources."""
+    """Only admin or privileged users may set the fields that raise an actor's resources;
+    ``limited`` users never may, even with ``privileged``."""
     if identity.is_privileged:
         return
     current = current or {}
+    who = "limited users" if identity.is_limited else "users without the admin or privileged role"
     for name in PRIVILEGED_FIELDS:
         if name in fields and fields[name] != current.get(name, DEFAULTS.get(name)):
-            raise Forbidden(f"Only admin or privileged users may set {name!r}.")
+            raise Forbidden(f"Only admin or privileged users may set {name!r} ({who} may not).")

@@ -38,7 +38,9 @@ class Config:
     log_max_bytes: int = 1_000_000
     log_ex: int = 12 * 3600  # seconds logs and results are kept by default
     default_max_workers: int = 6
-    execution_token_ttl: int = 3600  # seconds past the execution's end
+    execution_token_ttl: int = 3600  # seconds an execution's token lives at most (revoked at its end)
+    config_key: Optional[str] = None  # Fernet key for secret configs; else derived from jwt_secret
+    limited_max_actors: int = 5  # actors a user with the 'limited' role may own
     actor_error_threshold: int = 3  # consecutive failed runs before the actor is ERROR
     spawner_workdir: str = "/tmp/actors-spawner"
     spawner_name: Optional[str] = None
@@ -68,6 +70,8 @@ class Config:
             log_ex=_int("ACTORS_LOG_EX", cls.log_ex),
             default_max_workers=_int("ACTORS_DEFAULT_MAX_WORKERS", cls.default_max_workers),
             execution_token_ttl=_int("ACTORS_EXECUTION_TOKEN_TTL", cls.execution_token_ttl),
+            config_key=_str("ACTORS_CONFIG_KEY", None),
+            limited_max_actors=_int("ACTORS_LIMITED_MAX_ACTORS", cls.limited_max_actors),
             actor_error_threshold=_int("ACTORS_ACTOR_ERROR_THRESHOLD", cls.actor_error_threshold),
             spawner_workdir=_str("ACTORS_SPAWNER_WORKDIR", cls.spawner_workdir),
             spawner_name=_str("ACTORS_SPAWNER_NAME", None),

@@ -38,9 +38,12 @@ class Unauthorized(APIError):
     status_code = 401
 
 
-def envelope(result, message: str, status: str = "success", code: int = 200):
+def envelope(result, message: str, status: str = "success", code: int = 200,
+             convert_case: bool = True):
+    """``convert_case=False`` keeps the result's keys as they are (user data such as a
+    ``{username: level}`` permission map)."""
     config = current_app.config["ACTORS"]
-    if config.case == "camel":
+    if config.case == "camel" and convert_case:
         result = convert_keys(result, to_camel)
     body = {"message": message, "result": result, "status": status, "version": config.version}
     response = jsonify(body)
@@ -48,8 +51,8 @@ def envelope(result, message: str, status: str = "success", code: int = 200):
     return response
 
 
-def ok(result, message: str, code: int = 200):
-    return envelope(result, message, "success", code)
+def ok(result, message: str, code: int = 200, convert_case: bool = True):
+    return envelope(result, message, "success", code, convert_case)
 
 
 def _error(message: str, code: int):

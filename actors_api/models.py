@@ -32,6 +32,27 @@ class ExecutionStatus(str, enum.Enum):
         return self in (ExecutionStatus.COMPLETE, ExecutionStatus.ERROR)
 
 
+class PermissionLevel(enum.IntEnum):
+    """Abaco's permission levels; each implies the ones below it."""
+
+    NONE = 0
+    READ = 1
+    EXECUTE = 2
+    UPDATE = 3
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def parse(cls, text: str) -> "PermissionLevel":
+        """A level from its name (any case); ValueError names the choices."""
+        try:
+            return cls[str(text).strip().upper()]
+        except KeyError:
+            raise ValueError(f"{text!r} is not a permission level: use one of "
+                             f"{', '.join(level.name for level in cls)}.")
+
+
 class ContentType(str, enum.Enum):
     """The three message kinds, spelled as ``_abaco_Content_Type`` spells them."""
 

@@ -5,6 +5,8 @@ header, which rules out ``alg: none`` and HS/RS key confusion.
 """
 from __future__ import annotations
 
+import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -12,6 +14,8 @@ from typing import Optional
 import jwt
 
 KNOWN_ROLES = ("admin", "privileged", "limited")
+TENANT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+WORLD_USER = "ABACO_WORLD"  # a permission for it is a permission for everyone in the tenant
 
 
 class TokenError(Exception):
@@ -24,14 +28,21 @@ class Identity:
     roles: tuple = field(default_factory=tuple)
     tenant: str = "default"
     actor_scope: Optional[str] = None  # set on per-execution tokens: only this actor
+    token_id: Optional[str] = None  # the token's ``jti``, checked against revocations
+    nonce: Optional[dict] = None  # set when the request authenticated with ?x-nonce
 
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
     @property
+    def is_limited(self) -> bool:
+        """``limited`` holds a user to the platform's limits, unless they are an admin."""
+        return "limited" in self.roles and not self.is_admin
+
+    @property
     def is_privileged(self) -> bool:
-        return self.is_admin or "privileged" in self.roles
+        return self.is_admin or ("privileged" in self.roles and not self.is_limited)
 
 
 def _verification_key(config) -> str:
@@ -56,17 +67,28 @@ def verify(config, token: str) -> Identity:
         roles = [roles]
     if not isinstance(roles, list) or not isinstance(claims["sub"], str) or not claims["sub"]:
         raise TokenError("The bearer token's 'sub' must be a username and 'roles' a list.")
+    if claims["sub"] == WORLD_USER:
+        raise TokenError(f"{WORLD_USER!r} is not a user that can hold a token.")
+    tenant = str(claims.get("tenant") or "default")
+    if not TENANT_NAME.match(tenant):
+        raise TokenError("The bearer token's 'tenant' must be 1-64 letters, digits, '_', '.' or '-'.")
     return Identity(username=claims["sub"], roles=tuple(r for r in roles if r in KNOWN_ROLES),
-                    tenant=str(claims.get("tenant") or "default"), actor_scope=claims.get("actor"))
+                    tenant=tenant, actor_scope=claims.get("actor"),
+                    token_id=str(claims["jti"]) if claims.get("jti") else None)
 
 
 def mint(config, username: str, roles=(), ttl: int = 24 * 3600, actor: Optional[str] = None,
-         tenant: Optional[str] = None) -> str:
-    """A token signed with the configured HS256 secret (operators and executions)."""
+         tenant: Optional[str] = None, token_id: Optional[str] = None) -> str:
+    """A token signed with the configured HS256 secret (operators and executions).
+
+    Every token carries a ``jti`` (``token_id``, random unless given), the id
+    under which it can be revoked.
+    """
     if not config.jwt_secret:
         raise TokenError("Minting tokens needs ACTORS_JWT_SECRET; with a public key, use your issuer.")
     now = int(time.time())
-    claims = {"sub": username, "roles": list(roles), "iat": now, "exp": now + ttl}
+    claims = {"sub": username, "roles": list(roles), "iat": now, "exp": now + ttl,
+              "jti": token_id or secrets.token_urlsafe(16)}
     if actor:
         claims["actor"] = actor
     if tenant:

@@ -20,7 +20,9 @@ def actor_dbid(actor: dict, tenant: str = "default") -> str:
 
 def execution_environment(actor: dict, execution: dict, message: bytes, api_server: str,
                           worker_id: str, access_token: Optional[str], state=None,
-                          gpus=()) -> dict:
+                          gpus=(), tenant: str = "default", actor_configs: Optional[dict] = None
+                          ) -> dict:
+    """``actor_configs`` holds decrypted secrets: it goes to the container and nowhere else."""
     environment = {}
     environment.update(actor.get("default_environment") or {})
     environment.update(execution.get("environment") or {})
@@ -28,7 +30,7 @@ def execution_environment(actor: dict, execution: dict, message: bytes, api_serv
     system = {
         "_abaco_execution_id": execution["id"],
         "_abaco_actor_id": actor["id"],
-        "_abaco_actor_dbid": actor_dbid(actor),
+        "_abaco_actor_dbid": actor_dbid(actor, tenant),
         "_abaco_actor_name": actor.get("name") or "",
         "_abaco_worker_id": worker_id,
         "_abaco_container_repo": actor["image"],
@@ -38,6 +40,7 @@ def execution_environment(actor: dict, execution: dict, message: bytes, api_serv
         "_abaco_actor_state": json.dumps(state) if state is not None else "",
         "_abaco_actor_revision": str(actor.get("revision", 1)),
         "_abaco_access_token": access_token or "",
+        "_actor_configs": json.dumps(actor_configs or {}),
         "_abaco_gpus": ",".join(g.uuid for g in gpus),
     }
     environment.update(system)

@@ -13,12 +13,14 @@ import os
 import shutil
 import socket
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Optional, Sequence
 
 from actors_api.config import Config
-from actors_api.models import ActorStatus, ContentType, ExecutionStatus
+from actors_api.crypto import decrypt
+from actors_api.models import ActorStatus, ContentType, ExecutionStatus, new_id
 from actors_api.store import Store
 from actors_api.store.work import dispatch_queue
 from actors_api.tokens import mint
@@ -204,14 +206,12 @@ class ExecutionRun:
             fifo = self.workdir / "binary_data"
             self._pipe = BinaryPipe(str(fifo), body)
             mounts.append(Mount(str(fifo), BINARY_TARGET, read_only=True))
-        token = None
-        if self.actor.get("token"):
-            token = mint(self.config, self.actor["owner"], ttl=self.config.execution_token_ttl,
-                         actor=self.actor["id"])
+        tenant = self.store.actors.tenant_of(self.actor["id"])
+        token = self._access_token(tenant) if self.actor.get("token") else None
         state = None if self.actor["stateless"] else self.store.actors.get_state(self.actor["id"])
         environment = execution_environment(
             self.actor, execution, body, self.config.api_url, execution["worker_id"], token, state,
-            self.gpus)
+            self.gpus, tenant=tenant, actor_configs=self._actor_configs(tenant))
         spec = RunSpec(
             image=self.actor["image"], environment=environment, mounts=mounts,
             labels={LABEL_SPAWNER: self.spawner.name, LABEL_EXECUTION: self.execution_id,
@@ -231,6 +231,23 @@ class ExecutionRun:
         if self._pipe is not None:
             self._pipe.start()
         return handle
+
+    def _access_token(self, tenant: str) -> str:
+        """The owner's token, for this actor only. Its ``jti`` is recorded on the execution,
+        so finishing the execution revokes it; the TTL only bounds an execution that a
+        dead spawner never finishes."""
+        token_id, ttl = new_id(22), self.config.execution_token_ttl
+        self.store.executions.update(self.execution_id, token_id=token_id,
+                                     token_expires=int(time.time()) + ttl)
+        return mint(self.config, self.actor["owner"], ttl=ttl, actor=self.actor["id"],
+                    tenant=tenant, token_id=token_id)
+
+    def _actor_configs(self, tenant: str) -> dict:
+        """``{name: value}`` of the configs listing this actor by id or by one of its
+        aliases; secrets are decrypted here and go only into the container's environment."""
+        idents = {self.actor["id"]} | self.store.aliases.for_actor(self.actor["id"])
+        return {config["name"]: decrypt(self.config, config["value"]) if config["is_secret"]
+                else config["value"] for config in self.store.configs.for_actor(tenant, idents)}
 
     def _start_watchers(self) -> None:
         self._log_thread = threading.Thread(target=self._pump_logs, daemon=True,

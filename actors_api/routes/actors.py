@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from ..auth import check_privileged_fields, current_identity, load_actor
-from ..context import get_store, request_fields
-from ..errors import APIError, ok
+from ..auth import (READ, UPDATE, check_privileged_fields, current_identity, load_actor,
+                    require_token)
+from ..context import get_config, get_store, request_fields
+from ..errors import APIError, Forbidden, ok
+from ..models import PermissionLevel
 from ..models import ActorStatus, new_id
 from ..schemas import load_or_400
 from ..schemas.actor import ActorSchema, ActorUpdateSchema, with_defaults
@@ -15,38 +17,49 @@ bp = Blueprint("actors", __name__)
 
 @bp.get("/actors")
 def list_actors():
+    """The actors of the caller's tenant they can read: owned, shared with them or with
+    ``ABACO_WORLD``; all of the tenant's for admins; only its own for an execution's token."""
     identity = current_identity()
-    owner = None if identity.is_admin else identity.username
-    actors = [a for a in get_store().actors.list(owner)
-              if not identity.actor_scope or a["id"] == identity.actor_scope]
-    return ok(actors, "Actors retrieved successfully.")
+    store = get_store()
+    if identity.is_admin:
+        ids = store.actors.ids_in_tenant(identity.tenant)
+    else:
+        ids = (store.actors.owned_ids(identity.tenant, identity.username)
+               | store.permissions.granted("actor", identity.tenant, identity.username))
+    if identity.actor_scope:
+        ids &= {identity.actor_scope}
+    return ok(store.actors.list(ids), "Actors retrieved successfully.")
 
 
 @bp.post("/actors")
 def register_actor():
-    identity = current_identity()
-    if identity.actor_scope:
-        raise APIError("An execution's token cannot register actors.", 403)
+    identity = require_token("register actors")
     loaded = load_or_400(ActorSchema(), request_fields(), "actor description")
     check_privileged_fields(identity, loaded)
     actor = with_defaults(loaded)
     actor.update(id=new_id(), owner=identity.username)
     store = get_store()
-    record = store.actors.create(actor)
+    limit = get_config().limited_max_actors if identity.is_limited else None
+    record = store.actors.create(actor, identity.tenant, max_owned=limit)
+    if record is None:
+        raise Forbidden(f"Limited users may own at most {limit} actors; delete one first.")
+    store.permissions.grant("actor", identity.tenant, record["id"], identity.username,
+                            PermissionLevel.UPDATE)
     store.work.enqueue_image_check(record["id"], record["queue"])
     return ok(record, "Actor created successfully.")
 
 
 @bp.get("/actors/<actor_id>")
 def get_actor(actor_id):
-    return ok(load_actor(get_store(), actor_id), "Actor retrieved successfully.")
+    return ok(load_actor(get_store(), actor_id, READ), "Actor retrieved successfully.")
 
 
 @bp.put("/actors/<actor_id>")
 def replace_actor(actor_id):
     """PUT takes the full description: fields left out go back to their defaults."""
     store = get_store()
-    current = load_actor(store, actor_id)
+    current = load_actor(store, actor_id, UPDATE)
+    actor_id = current["id"]  # the URL may have named it by an alias
     loaded = load_or_400(ActorUpdateSchema(), request_fields(), "actor description")
     force = loaded.pop("force", False)
     check_privileged_fields(current_identity(), loaded, current)
@@ -67,5 +80,5 @@ def replace_actor(actor_id):
 @bp.delete("/actors/<actor_id>")
 def delete_actor(actor_id):
     store = get_store()
-    store.delete_actor(load_actor(store, actor_id))
+    store.delete_actor(load_actor(store, actor_id, UPDATE), current_identity().tenant)
     return ok(None, "Actor deleted successfully.")

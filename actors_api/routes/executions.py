@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from ..auth import load_actor
+from ..auth import READ, UPDATE, load_actor
 from ..context import get_config, get_store, links
 from ..errors import NotFound, ok
 from ..models import ExecutionStatus
@@ -23,7 +23,8 @@ def load_execution(store, actor_id: str, execution_id: str) -> dict:
 @bp.get("/actors/<actor_id>/executions")
 def list_executions(actor_id):
     store = get_store()
-    actor = load_actor(store, actor_id)
+    actor = load_actor(store, actor_id, READ)
+    actor_id = actor["id"]  # the URL may have named it by an alias
     executions = store.executions.list_for_actor(actor_id)
     result = {
         "actor_id": actor_id, "api_server": get_config().api_url, "owner": actor["owner"],
@@ -37,7 +38,8 @@ def list_executions(actor_id):
 @bp.get("/actors/<actor_id>/executions/<execution_id>")
 def get_execution(actor_id, execution_id):
     store = get_store()
-    actor = load_actor(store, actor_id)
+    actor = load_actor(store, actor_id, READ)
+    actor_id = actor["id"]
     execution = load_execution(store, actor_id, execution_id)
     execution["_links"] = links(
         ("self", f"/actors/{actor_id}/executions/{execution_id}"),
@@ -50,7 +52,7 @@ def get_execution(actor_id, execution_id):
 def stop_execution(actor_id, execution_id):
     """A queued execution is cancelled; a running one is force-quit by its spawner."""
     store = get_store()
-    load_actor(store, actor_id)
+    actor_id = load_actor(store, actor_id, UPDATE)["id"]
     execution = load_execution(store, actor_id, execution_id)
     status = ExecutionStatus(execution["status"])
     if status is ExecutionStatus.SUBMITTED and store.executions.cancel(actor_id, execution_id):
@@ -66,7 +68,8 @@ def stop_execution(actor_id, execution_id):
 @bp.get("/actors/<actor_id>/executions/<execution_id>/logs")
 def get_logs(actor_id, execution_id):
     store = get_store()
-    actor = load_actor(store, actor_id)
+    actor = load_actor(store, actor_id, READ)
+    actor_id = actor["id"]
     load_execution(store, actor_id, execution_id)
     result = {
         "logs": store.logs.get(execution_id),
@@ -81,6 +84,6 @@ def get_logs(actor_id, execution_id):
 def pop_result(actor_id, execution_id):
     """The next unread result as raw bytes; an empty body when there is none (as in Abaco)."""
     store = get_store()
-    load_actor(store, actor_id)
+    actor_id = load_actor(store, actor_id, READ)["id"]
     load_execution(store, actor_id, execution_id)
     return Response(store.executions.pop_result(execution_id), mimetype="application/octet-stream")

@@ -5,7 +5,7 @@ import json
 
 from flask import Blueprint, Response, current_app, request
 
-from ..auth import current_identity, load_actor
+from ..auth import EXECUTE, READ, UPDATE, current_identity, load_actor
 from ..context import get_config, get_store, links
 from ..errors import APIError, envelope, ok
 from ..models import ContentType, new_id
@@ -47,7 +47,8 @@ def message_environment() -> dict:
 @bp.post("/actors/<actor_id>/messages")
 def send_message(actor_id):
     store = get_store()
-    actor = load_actor(store, actor_id)
+    actor = load_actor(store, actor_id, EXECUTE)
+    actor_id = actor["id"]  # the URL may have named it by an alias
     content_type, body, msg = read_message()
     if len(body) > get_config().max_message_bytes:
         raise APIError("The message is larger than this server accepts "
@@ -71,16 +72,16 @@ def send_message(actor_id):
 @bp.get("/actors/<actor_id>/messages")
 def count_messages(actor_id):
     store = get_store()
-    load_actor(store, actor_id)
-    return ok({"messages": store.executions.queued_count(actor_id)},
+    actor = load_actor(store, actor_id, READ)
+    return ok({"messages": store.executions.queued_count(actor["id"])},
               "The request was successful")
 
 
 @bp.delete("/actors/<actor_id>/messages")
 def purge_messages(actor_id):
     store = get_store()
-    load_actor(store, actor_id)
-    cancelled = store.executions.purge(actor_id)
+    actor = load_actor(store, actor_id, UPDATE)
+    cancelled = store.executions.purge(actor["id"])
     return ok({"messages": 0, "cancelled": cancelled}, f"Purged {cancelled} queued messages.")
 
 

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from ..auth import load_actor
+from ..auth import READ, UPDATE, load_actor
 from ..context import get_store
 from ..errors import APIError, ok
 
 bp = Blueprint("state", __name__)
 
 
-def _stateful_actor(store, actor_id: str) -> dict:
-    actor = load_actor(store, actor_id)
+def _stateful_actor(store, actor_id: str, level) -> dict:
+    actor = load_actor(store, actor_id, level)
     if actor["stateless"]:
         raise APIError(f"Actor {actor_id!r} is stateless; only actors registered with "
                        "stateless=false keep state.")
@@ -21,16 +21,16 @@ def _stateful_actor(store, actor_id: str) -> dict:
 @bp.get("/actors/<actor_id>/state")
 def get_state(actor_id):
     store = get_store()
-    _stateful_actor(store, actor_id)
-    return ok({"state": store.actors.get_state(actor_id)}, "Actor state retrieved successfully.")
+    actor = _stateful_actor(store, actor_id, READ)
+    return ok({"state": store.actors.get_state(actor["id"])}, "Actor state retrieved successfully.")
 
 
 @bp.post("/actors/<actor_id>/state")
 def set_state(actor_id):
     store = get_store()
-    _stateful_actor(store, actor_id)
+    actor = _stateful_actor(store, actor_id, UPDATE)
     value = request.get_json(force=True, silent=True)
     if value is None and request.get_data().strip() not in (b"null",):
         raise APIError("The state must be a JSON value sent as the request body.")
-    store.actors.set_state(actor_id, value)
+    store.actors.set_state(actor["id"], value)
     return ok({"state": value}, "Actor state updated successfully.")

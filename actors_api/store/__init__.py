@@ -1,12 +1,20 @@
 """The only code that knows Redis keys. Handlers and the spawner get plain dicts."""
 from __future__ import annotations
 
+from typing import Optional
+
 import redis as redis_lib
 
 from .actors import ActorStore
+from .actors import public as public_actor
+from .aliases import AliasStore
+from .configs import ConfigStore
 from .executions import ExecutionStore
 from .hosts import HostStore
 from .logs import LogStore
+from .nonces import NonceStore
+from .permissions import PermissionStore
+from .revocations import RevokedTokens
 from .slots import SlotLeases
 from .work import WorkQueue
 
@@ -23,13 +31,34 @@ class Store:
         self.slots = SlotLeases(redis, config.lease_seconds)
         self.work = WorkQueue(redis)
         self.hosts = HostStore(redis)
+        self.permissions = PermissionStore(redis)
+        self.aliases = AliasStore(redis)
+        self.nonces = NonceStore(redis)
+        self.configs = ConfigStore(redis)
+        self.revoked_tokens = RevokedTokens(redis)
 
     @classmethod
     def from_config(cls, config) -> "Store":
         return cls(redis_lib.Redis.from_url(config.redis_url), config)
 
-    def delete_actor(self, actor: dict) -> None:
-        """Remove the actor with its queued messages, executions and logs.
+    def find_actor(self, tenant: str, ident: str) -> Optional[dict]:
+        """The tenant's actor with this id, else the one its alias ``ident`` points at
+        (as the API shows it: without its tenant).
+
+        An actor of another tenant is not found: ids are global, but a tenant
+        only ever sees its own actors.
+        """
+        actor = self.actors.get_internal(ident)
+        if actor is None or actor["tenant"] != tenant:
+            alias = self.aliases.get(tenant, ident)
+            actor = self.actors.get_internal(alias["actor_id"]) if alias else None
+            if actor is None or actor["tenant"] != tenant:
+                return None
+        return public_actor(actor)
+
+    def delete_actor(self, actor: dict, tenant: str = "default") -> None:
+        """Remove the actor with its queued messages, executions, logs, permissions,
+        nonces and aliases.
 
         Executions still running are force-quit: their spawner sees the kill
         request, stops the container and finds nothing left to record.
@@ -37,6 +66,19 @@ class Store:
         running = [e["id"] for e in self.executions.list_for_actor(actor["id"])
                    if e["status"] == "RUNNING"]
         self.executions.delete_for_actor(actor["id"])
-        self.actors.delete(actor["id"], actor["owner"])
+        self.actors.delete(actor["id"], actor["owner"], tenant)
+        self.permissions.drop("actor", tenant, actor["id"])
+        self.nonces.delete_all(tenant, actor_id=actor["id"])
+        for name in self.aliases.for_actor(actor["id"]):
+            self.delete_alias(tenant, name)
         for execution_id in running:
             self.executions.request_kill(execution_id)
+
+    def delete_alias(self, tenant: str, name: str) -> None:
+        self.aliases.delete(tenant, name)
+        self.permissions.drop("alias", tenant, name)
+        self.nonces.delete_all(tenant, alias=name)
+
+    def delete_config(self, tenant: str, name: str) -> None:
+        self.configs.delete(tenant, name)
+        self.permissions.drop("config", tenant, name)

@@ -9,36 +9,68 @@ from . import keys
 from .records import decode, decode_many, encode, ordered
 
 # Fields the store keeps for its own bookkeeping and never returns.
-INTERNAL_FIELDS = ("consecutive_failures",)
+INTERNAL_FIELDS = ("consecutive_failures", "tenant")
+
+_CREATE = """
+-- KEYS: actor, all actors, tenant's actors, owner's actors
+-- ARGV: id, max owned (-1: no limit), fields json
+local limit = tonumber(ARGV[2])
+if limit >= 0 and redis.call('SCARD', KEYS[4]) >= limit then return 0 end
+local fields = cjson.decode(ARGV[3])
+for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
+for i = 2, 4 do redis.call('SADD', KEYS[i], ARGV[1]) end
+return 1
+"""
 
 
 class ActorStore:
     def __init__(self, redis):
         self.redis = redis
+        self._create = redis.register_script(_CREATE)
 
-    def create(self, actor: dict) -> dict:
+    def create(self, actor: dict, tenant: str = "default",
+               max_owned: Optional[int] = None) -> Optional[dict]:
+        """Record a new actor in its tenant's indexes; ``None`` if the owner already
+        owns ``max_owned`` actors (checked and written atomically)."""
         now = now_iso()
         record = dict(actor, status=str(ActorStatus.SUBMITTED), status_message="",
                       create_time=now, last_update_time=now, revision=1)
-        with self.redis.pipeline() as pipe:
-            pipe.hset(keys.actor(record["id"]), mapping=encode(record))
-            pipe.sadd(keys.ALL_ACTORS, record["id"])
-            pipe.sadd(keys.owner_actors(record["owner"]), record["id"])
-            pipe.execute()
-        return record
+        created = self._create(
+            keys=[keys.actor(record["id"]), keys.ALL_ACTORS, keys.tenant_actors(tenant),
+                  keys.owned_actors(tenant, record["owner"])],
+            args=[record["id"], -1 if max_owned is None else max_owned,
+                  json.dumps(encode(dict(record, tenant=tenant)))])
+        return record if created else None
 
     def get(self, actor_id: str) -> Optional[dict]:
-        record = decode(self.redis.hgetall(keys.actor(actor_id)))
-        return _public(record) if record else None
+        record = self.get_internal(actor_id)
+        return public(record) if record else None
 
-    def list(self, owner: Optional[str] = None) -> list:
-        index = keys.owner_actors(owner) if owner is not None else keys.ALL_ACTORS
-        ids = sorted(member.decode() for member in self.redis.smembers(index))
+    def get_internal(self, actor_id: str) -> Optional[dict]:
+        """The record with the fields the API never returns (its ``tenant``)."""
+        record = decode(self.redis.hgetall(keys.actor(actor_id)))
+        if record is not None:
+            record.setdefault("tenant", "default")
+        return record
+
+    def tenant_of(self, actor_id: str) -> str:
+        raw = self.redis.hget(keys.actor(actor_id), "tenant")
+        return json.loads(raw) if raw else "default"
+
+    def ids_in_tenant(self, tenant: str) -> set:
+        return {m.decode() for m in self.redis.smembers(keys.tenant_actors(tenant))}
+
+    def owned_ids(self, tenant: str, owner: str) -> set:
+        return {m.decode() for m in self.redis.smembers(keys.owned_actors(tenant, owner))}
+
+    def list(self, ids) -> list:
+        """The actors with these ids that still exist, oldest first."""
+        ids = sorted(ids)
         with self.redis.pipeline(transaction=False) as pipe:
             for actor_id in ids:
                 pipe.hgetall(keys.actor(actor_id))
             records = decode_many(pipe.execute())
-        return sorted((_public(r) for r in records), key=lambda r: r["create_time"])
+        return sorted((public(r) for r in records), key=lambda r: r["create_time"])
 
     def update(self, actor_id: str, **fields) -> Optional[dict]:
         """Set some fields of an existing actor; ``None`` if it is gone."""
@@ -87,11 +119,12 @@ class ActorStore:
     def set_state(self, actor_id: str, value) -> None:
         self.redis.set(keys.state(actor_id), json.dumps(value))
 
-    def delete(self, actor_id: str, owner: str) -> None:
+    def delete(self, actor_id: str, owner: str, tenant: str = "default") -> None:
         with self.redis.pipeline() as pipe:
             pipe.delete(keys.actor(actor_id), keys.actor_totals(actor_id), keys.state(actor_id))
             pipe.srem(keys.ALL_ACTORS, actor_id)
-            pipe.srem(keys.owner_actors(owner), actor_id)
+            pipe.srem(keys.tenant_actors(tenant), actor_id)
+            pipe.srem(keys.owned_actors(tenant, owner), actor_id)
             pipe.execute()
 
 
@@ -101,5 +134,6 @@ FIELD_ORDER = ("id", "name", "owner", "image", "description", "status", "status_
                "create_time", "last_update_time")
 
 
-def _public(record: dict) -> dict:
+def public(record: dict) -> dict:
+    """The actor as the API shows it: bookkeeping and the tenant left out."""
     return ordered(record, FIELD_ORDER, INTERNAL_FIELDS)

@@ -17,9 +17,11 @@ from typing import Optional
 from ..models import ExecutionStatus, now_iso
 from . import keys
 from .records import decode, decode_many, encode, ordered
+from .revocations import RevokedTokens
 from .work import WorkQueue
 
-INTERNAL_FIELDS = ("sequence", "environment", "spawner", "queue", "log_ex")
+INTERNAL_FIELDS = ("sequence", "environment", "spawner", "queue", "log_ex", "token_id",
+                   "token_expires")
 
 _CLAIM = """
 -- KEYS: mailbox, running-set; ARGV: execution key prefix, fields json
@@ -74,6 +76,7 @@ class ExecutionStore:
     def __init__(self, redis):
         self.redis = redis
         self.work = WorkQueue(redis)
+        self.revoked_tokens = RevokedTokens(redis)
         self._claim = redis.register_script(_CLAIM)
         self._cancel = redis.register_script(_CANCEL)
         self._finish = redis.register_script(_FINISH)
@@ -176,8 +179,10 @@ class ExecutionStore:
         self._update(keys=[keys.execution(execution_id)], args=[json.dumps(encode(fields))])
 
     def finish(self, execution: dict, status: ExecutionStatus, log_ex: int, **fields) -> bool:
-        """End a RUNNING execution once; logs, message and results start expiring."""
+        """End a RUNNING execution once; logs, message and results start expiring, and
+        its access token (if it had one) is revoked."""
         eid = execution["id"]
+        token_id, token_expires = self.redis.hmget(keys.execution(eid), ["token_id", "token_expires"])
         fields = dict(fields, status=str(status), finish_time=now_iso())
         cpu, io, runtime = (int(fields.get("cpu") or 0), int(fields.get("io") or 0),
                             float(fields.get("runtime") or 0))
@@ -190,6 +195,9 @@ class ExecutionStore:
             for key in (keys.logs(eid), keys.message(eid), keys.results(eid)):
                 pipe.expire(key, log_ex)
             pipe.delete(keys.kill_request(eid))
+            if token_id:
+                self.revoked_tokens.revoke(json.loads(token_id), json.loads(token_expires or "0"),
+                                           pipeline=pipe)
             pipe.execute()
         return bool(done)
 

@@ -98,3 +98,83 @@ def host_gpus_free(name: str) -> str:
 def host_gpus_held(name: str) -> str:
     """Hash: GPU index -> the execution holding it."""
     return f"{PREFIX}host:{name}:gpus:held"
+
+
+# -- sharing and access (tenants, permissions, aliases, nonces, configs) ------
+# Actor, execution and nonce ids are random and global; everything a user names
+# (aliases, config names) and every listing index carries the tenant, so one
+# tenant's names and listings never meet another's.
+
+def _part(text: str) -> str:
+    """A user-supplied key component, escaped so it cannot forge a ':' boundary."""
+    return str(text).replace("%", "%25").replace(":", "%3A")
+
+
+def tenant_actors(tenant: str) -> str:
+    """Set: ids of every actor of the tenant."""
+    return f"{PREFIX}tenant:{_part(tenant)}:actors"
+
+
+def owned_actors(tenant: str, owner: str) -> str:
+    """Set: ids of the actors a user owns (counted against the limited role's maximum)."""
+    return f"{PREFIX}tenant:{_part(tenant)}:owner:{_part(owner)}:actors"
+
+
+def permissions(kind: str, tenant: str, ident: str) -> str:
+    """Hash: username -> level name for one actor, alias or config."""
+    return f"{PREFIX}tenant:{_part(tenant)}:{kind}:{_part(ident)}:permissions"
+
+
+def grants(kind: str, tenant: str, user: str) -> str:
+    """Set: the actors, aliases or configs a user holds a permission on (for listings)."""
+    return f"{PREFIX}tenant:{_part(tenant)}:grants:{kind}:{_part(user)}"
+
+
+def alias(tenant: str, name: str) -> str:
+    """Hash: an alias record (alias, actor_id, owner)."""
+    return f"{PREFIX}tenant:{_part(tenant)}:alias:{_part(name)}"
+
+
+def tenant_aliases(tenant: str) -> str:
+    """Set: every alias name of the tenant."""
+    return f"{PREFIX}tenant:{_part(tenant)}:aliases"
+
+
+def actor_aliases(actor_id: str) -> str:
+    """Set: the alias names that point at an actor."""
+    return f"{PREFIX}actor:{actor_id}:aliases"
+
+
+def nonce(nonce_id: str) -> str:
+    """Hash: a nonce record, with its use counters."""
+    return f"{PREFIX}nonce:{_part(nonce_id)}"
+
+
+def actor_nonces(actor_id: str) -> str:
+    """Set: ids of the nonces created on an actor."""
+    return f"{PREFIX}actor:{actor_id}:nonces"
+
+
+def alias_nonces(tenant: str, name: str) -> str:
+    """Set: ids of the nonces created on an alias."""
+    return f"{PREFIX}tenant:{_part(tenant)}:alias:{_part(name)}:nonces"
+
+
+def config(tenant: str, name: str) -> str:
+    """Hash: an actor config; a secret's value is Fernet ciphertext."""
+    return f"{PREFIX}tenant:{_part(tenant)}:config:{_part(name)}"
+
+
+def tenant_configs(tenant: str) -> str:
+    """Set: every config name of the tenant."""
+    return f"{PREFIX}tenant:{_part(tenant)}:configs"
+
+
+def config_targets(tenant: str, ident: str) -> str:
+    """Set: names of the configs that list an actor id or alias."""
+    return f"{PREFIX}tenant:{_part(tenant)}:config-target:{_part(ident)}"
+
+
+def revoked_token(token_id: str) -> str:
+    """String with expiry: present while a revoked token (its ``jti``) could still be presented."""
+    return f"{PREFIX}revoked-token:{_part(token_id)}"
