@@ -49,6 +49,8 @@ class Config:
     lease_seconds: int = 30
     sync_timeout: int = 60  # seconds a synchronous message waits before answering 408
     sync_max_waiters: int = 32  # synchronous waits one API process holds at once
+    gpus: str = "none"  # what `actors spawner --gpus` defaults to
+    gpu_sample_interval: float = 0.5  # seconds between NVML samples of a running execution
     runtime: str = "docker"  # or "process"
     process_image_path: tuple = ()  # folders holding images/<name>/ for the process runtime
     version: str = VERSION
@@ -79,6 +81,8 @@ class Config:
             pids_limit=_int("ACTORS_PIDS_LIMIT", cls.pids_limit),
             sync_timeout=_int("ACTORS_SYNC_TIMEOUT", cls.sync_timeout),
             sync_max_waiters=_int("ACTORS_SYNC_MAX_WAITERS", cls.sync_max_waiters),
+            gpus=_str("ACTORS_GPUS", cls.gpus),
+            gpu_sample_interval=float(_str("ACTORS_GPU_SAMPLE_INTERVAL", "0.5")),
             runtime=_str("ACTORS_RUNTIME", cls.runtime),
             process_image_path=_list("ACTORS_PROCESS_IMAGE_PATH", ""),
         )

@@ -14,7 +14,6 @@ import shutil
 import socket
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -31,6 +30,7 @@ from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
 from .results import MAX_RESULT_BYTES, ResultsSocket
 from .runtimes import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_SPAWNER, Handle, ImageUnavailable,
                        Mount, RunSpec, Runtime, StartFailed, make_runtime)
+from .runtimes.base import parse_state_time
 
 log = logging.getLogger(__name__)
 
@@ -360,16 +360,11 @@ class ExecutionRun:
 def _runtime_seconds(state: dict) -> float:
     """Wall-clock seconds between the runtime's own start and finish stamps."""
     try:
-        started, finished = _parse_time(state["StartedAt"]), _parse_time(state["FinishedAt"])
+        started, finished = parse_state_time(state["StartedAt"]), parse_state_time(state["FinishedAt"])
     except (KeyError, TypeError, ValueError):
         return 0.0
     return round(max((finished - started).total_seconds(), 0.0), 3)
 
-
-def _parse_time(text: str) -> datetime:
-    # Docker gives nanoseconds ("2024-01-01T00:00:00.123456789Z"); keep microseconds.
-    head, _, fraction = text.rstrip("Z").partition(".")
-    return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
 
 
 # -- the RQ entry points ------------------------------------------------------

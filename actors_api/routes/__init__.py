@@ -1,5 +1,6 @@
 """One blueprint per resource."""
 from .actors import bp as actors_bp
+from .admin import bp as admin_bp
 from .aliases import bp as aliases_bp
 from .configs import bp as configs_bp
 from .executions import bp as executions_bp
@@ -8,5 +9,5 @@ from .nonces import bp as nonces_bp
 from .permissions import bp as permissions_bp
 from .state import bp as state_bp
 
-BLUEPRINTS = (actors_bp, messages_bp, executions_bp, state_bp,
+BLUEPRINTS = (admin_bp, actors_bp, messages_bp, executions_bp, state_bp,
               permissions_bp, nonces_bp, aliases_bp, configs_bp)

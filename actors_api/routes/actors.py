@@ -10,6 +10,7 @@ from ..errors import APIError, Forbidden, ok
 from ..models import PermissionLevel
 from ..models import ActorStatus, new_id
 from ..schemas import load_or_400
+from ..store.work import dispatch_queue
 from ..schemas.actor import ActorSchema, ActorUpdateSchema, with_defaults
 
 bp = Blueprint("actors", __name__)
@@ -45,7 +46,7 @@ def register_actor():
         raise Forbidden(f"Limited users may own at most {limit} actors; delete one first.")
     store.permissions.grant("actor", identity.tenant, record["id"], identity.username,
                             PermissionLevel.UPDATE)
-    store.work.enqueue_image_check(record["id"], record["queue"])
+    store.work.enqueue_image_check(record["id"], dispatch_queue(record))
     return ok(record, "Actor created successfully.")
 
 
@@ -73,7 +74,7 @@ def replace_actor(actor_id):
         actor.update(status=str(ActorStatus.SUBMITTED), status_message="")
     record = store.actors.update(actor_id, **actor)
     if image_changed or force:
-        store.work.enqueue_image_check(actor_id, record["queue"])
+        store.work.enqueue_image_check(actor_id, dispatch_queue(record))
     return ok(record, "Actor updated successfully.")
 
 

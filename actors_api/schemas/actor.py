@@ -17,6 +17,7 @@ DEFAULTS = {
     "name": None, "description": "", "default_environment": {}, "stateless": True,
     "privileged": False, "max_workers": None, "mem_limit": None, "max_cpus": None,
     "hints": [], "queue": "default", "log_ex": None, "token": False, "use_container_uid": False,
+    "gpus": 0, "gpu_memory_min": None,
 }
 
 
@@ -56,6 +57,21 @@ class StringList(fields.List):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class GpuCount(fields.Field):
+    """A whole number of GPUs, or "all" (every GPU of the host that runs it)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and value.strip().lower() == "all":
+            return "all"
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            raise ValidationError("Must be a whole number of GPUs or 'all'.")
+        if count < 0 or isinstance(value, bool) or str(value).strip() != str(count):
+            raise ValidationError("Must be a whole number of GPUs (0 or more) or 'all'.")
+        return count
+
+
 class ActorSchema(Schema):
     image = fields.String(required=True, validate=validate.Length(min=1, max=512))
     name = fields.String(allow_none=True, validate=validate.Length(max=256))
@@ -73,6 +89,8 @@ class ActorSchema(Schema):
     log_ex = fields.Integer(allow_none=True, validate=validate.Range(min=1))
     token = fields.Boolean()
     use_container_uid = fields.Boolean()
+    gpus = GpuCount()
+    gpu_memory_min = fields.Integer(allow_none=True, validate=validate.Range(min=0))
 
     @validates_schema
     def stateful_has_one_worker(self, data, **kwargs):

@@ -130,7 +130,8 @@ class ActorStore:
 
 FIELD_ORDER = ("id", "name", "owner", "image", "description", "status", "status_message",
                "stateless", "default_environment", "privileged", "max_workers", "mem_limit",
-               "max_cpus", "hints", "queue", "log_ex", "token", "use_container_uid", "revision",
+               "max_cpus", "hints", "queue", "log_ex", "token", "use_container_uid", "gpus",
+               "gpu_memory_min", "revision",
                "create_time", "last_update_time")
 
 

@@ -18,7 +18,7 @@ from ..models import ExecutionStatus, now_iso
 from . import keys
 from .records import decode, decode_many, encode, ordered
 from .revocations import RevokedTokens
-from .work import WorkQueue
+from .work import WorkQueue, dispatch_queue
 
 INTERNAL_FIELDS = ("sequence", "environment", "spawner", "queue", "log_ex", "token_id",
                    "token_expires")
@@ -50,7 +50,8 @@ return 1
 """
 
 _FINISH = """
--- KEYS: execution, totals, running-set, done signal; ARGV: execution id, fields json, cpu, io, runtime
+-- KEYS: execution, totals, running-set, done signal
+-- ARGV: execution id, fields json, cpu, io, runtime, gpu seconds
 if redis.call('HGET', KEYS[1], 'status') ~= '"RUNNING"' then return 0 end
 local fields = cjson.decode(ARGV[2])
 for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
@@ -58,6 +59,7 @@ redis.call('HINCRBY', KEYS[2], 'total_executions', 1)
 redis.call('HINCRBY', KEYS[2], 'total_cpu', ARGV[3])
 redis.call('HINCRBY', KEYS[2], 'total_io', ARGV[4])
 redis.call('HINCRBYFLOAT', KEYS[2], 'total_runtime', ARGV[5])
+redis.call('HINCRBYFLOAT', KEYS[2], 'total_gpu_seconds', ARGV[6])
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('RPUSH', KEYS[4], 'done')
 redis.call('EXPIRE', KEYS[4], 600)
@@ -99,7 +101,7 @@ class ExecutionStore:
             pipe.zadd(keys.actor_executions(actor["id"]), {eid: sequence})
             pipe.zadd(keys.mailbox(actor["id"]), {eid: sequence})
             pipe.sadd(keys.MAILBOXES, actor["id"])
-            self.work.enqueue_drain(actor["id"], actor["queue"], pipeline=pipe)
+            self.work.enqueue_drain(actor["id"], dispatch_queue(actor), pipeline=pipe)
             pipe.execute()
         return _public(record)
 
@@ -132,6 +134,7 @@ class ExecutionStore:
             "total_cpu": int(values.get("total_cpu", 0)),
             "total_io": int(values.get("total_io", 0)),
             "total_runtime": round(float(values.get("total_runtime", 0)), 3),
+            "total_gpu_seconds": round(float(values.get("total_gpu_seconds", 0)), 3),
         }
 
     def queued_count(self, actor_id: str) -> int:
@@ -189,7 +192,8 @@ class ExecutionStore:
         done = self._finish(
             keys=[keys.execution(eid), keys.actor_totals(execution["actor_id"]),
                   keys.spawner_running(execution.get("spawner") or ""), keys.done_signal(eid)],
-            args=[eid, json.dumps(encode(fields)), cpu, io, runtime],
+            args=[eid, json.dumps(encode(fields)), cpu, io, runtime,
+                  runtime * len(fields.get("gpus") or execution.get("gpus") or [])],
         )
         with self.redis.pipeline() as pipe:
             for key in (keys.logs(eid), keys.message(eid), keys.results(eid)):

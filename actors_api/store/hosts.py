@@ -89,6 +89,12 @@ class HostStore:
         return bool(self._take(keys=[keys.host_gpus_free(name), keys.host_gpus_held(name)],
                                args=[execution_id, *[str(i) for i in indices]]))
 
+    def transfer_gpus(self, name: str, holder: str, execution_id: str) -> None:
+        """Re-label the GPUs ``holder`` took provisionally as the execution's."""
+        held = [i for i, e in self.held(name).items() if e == holder]
+        if held:
+            self.redis.hset(keys.host_gpus_held(name), mapping={str(i): execution_id for i in held})
+
     def give_back_gpus(self, name: str, execution_id: str) -> int:
         return int(self._give_back(keys=[keys.host_gpus_free(name), keys.host_gpus_held(name)],
                                    args=[execution_id]))

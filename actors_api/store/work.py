@@ -17,6 +17,13 @@ def rq_queue_name(queue: str) -> str:
     return f"actors.{queue}"
 
 
+def dispatch_queue(actor: dict) -> str:
+    """GPU actors wait on their queue's GPU twin, which only spawners with GPUs serve."""
+    if actor.get("gpus") in (None, 0, "0"):
+        return actor["queue"]
+    return f"{actor['queue']}.gpu"
+
+
 class WorkQueue:
     def __init__(self, redis):
         self.redis = redis

@@ -6,8 +6,16 @@ to watch what it does; it knows nothing about actors, HTTP or Redis.
 from __future__ import annotations
 
 import abc
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
+
+def parse_state_time(text: str) -> datetime:
+    """A ``StartedAt``/``FinishedAt`` stamp of Docker's ``State`` (nanoseconds, trailing
+    zeros trimmed) as an aware datetime, to the microsecond."""
+    head, _, fraction = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
+
 
 # Labels every execution container carries, so a restarted spawner finds its own.
 LABEL_SPAWNER = "actors.spawner"

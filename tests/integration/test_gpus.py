@@ -5,9 +5,10 @@ import json
 import os
 import time
 import uuid
-from datetime import datetime
 
 import pytest
+
+from spawner.runtimes.base import parse_state_time
 
 from .conftest import ECHO, SLEEP
 from .platform import ApiClient, SpawnerProcess
@@ -17,10 +18,6 @@ TWO_GPUS = json.dumps([
     {"index": 1, "uuid": "GPU-sim-0001", "name": "Simulated B", "memory_total": 8 << 30},
 ])
 
-
-def _time(text: str) -> datetime:
-    head, _, fraction = text.rstrip("Z").partition(".")
-    return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
 
 
 def test_gpu_executions_wait_for_a_free_gpu_on_a_gpu_spawner(admin, environment, platform_dir):
@@ -47,7 +44,7 @@ def test_gpu_executions_wait_for_a_free_gpu_on_a_gpu_spawner(admin, environment,
             gpu_spawner.stop()
 
     assert [(e["status"], e["exit_code"]) for e in executions] == [("COMPLETE", 0)] * 3, [e["status_message"] for e in executions]
-    spans = [(_time(e["final_state"]["StartedAt"]), _time(e["final_state"]["FinishedAt"]),
+    spans = [(parse_state_time(e["final_state"]["StartedAt"]), parse_state_time(e["final_state"]["FinishedAt"]),
               e["gpus"][0]["uuid"]) for e in executions]
     for start, _, _ in spans:  # never more than two at once
         running = [s for s in spans if s[0] <= start < s[1]]

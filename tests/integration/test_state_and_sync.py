@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+
+from spawner.runtimes.base import parse_state_time
 
 from .conftest import ECHO, SLEEP
 from .platform import SpawnerProcess
@@ -75,11 +76,7 @@ def test_stateful_actor_runs_strictly_in_order_under_two_spawners(admin, environ
             spawner.stop()
     assert all(e["status"] == "COMPLETE" and e["exit_code"] == 0 for e in executions)
     for earlier, later in zip(executions, executions[1:]):
-        assert _docker_time(earlier["final_state"]["FinishedAt"]) <= _docker_time(later["final_state"]["StartedAt"])
+        assert parse_state_time(earlier["final_state"]["FinishedAt"]) <= parse_state_time(later["final_state"]["StartedAt"])
         assert earlier["start_time"] < later["start_time"]
     assert len({e["worker_id"] for e in executions}) == 1
 
-
-def _docker_time(text: str) -> datetime:
-    head, _, fraction = text.rstrip("Z").partition(".")
-    return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")

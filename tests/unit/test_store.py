@@ -43,7 +43,8 @@ def test_finish_counts_totals_once(store):
     assert not store.executions.finish(record, ExecutionStatus.ERROR, 60, cpu=10, io=5, runtime=1.5)
     assert store.executions.get(execution["id"])["status"] == "COMPLETE"
     assert store.executions.totals(actor["id"]) == {"total_executions": 1, "total_cpu": 10,
-                                                    "total_io": 5, "total_runtime": 1.5}
+                                                    "total_io": 5, "total_runtime": 1.5,
+                                                    "total_gpu_seconds": 0.0}
     assert store.executions.running_on("sp") == []
     assert store.executions.wait_finished(execution["id"], 0.1)
 
