@@ -38,6 +38,7 @@ class Config:
     log_max_bytes: int = 1_000_000
     log_ex: int = 12 * 3600  # seconds logs and results are kept by default
     default_max_workers: int = 6
+    worker_idle_seconds: int = 120  # an idle worker beyond the actor's kept minimum is retired after this
     execution_token_ttl: int = 3600  # seconds an execution's token lives at most (revoked at its end)
     config_key: Optional[str] = None  # Fernet key for secret configs; else derived from jwt_secret
     limited_max_actors: int = 5  # actors a user with the 'limited' role may own
@@ -71,6 +72,7 @@ class Config:
             log_max_bytes=_int("ACTORS_LOG_MAX_BYTES", cls.log_max_bytes),
             log_ex=_int("ACTORS_LOG_EX", cls.log_ex),
             default_max_workers=_int("ACTORS_DEFAULT_MAX_WORKERS", cls.default_max_workers),
+            worker_idle_seconds=_int("ACTORS_WORKER_IDLE_SECONDS", cls.worker_idle_seconds),
             execution_token_ttl=_int("ACTORS_EXECUTION_TOKEN_TTL", cls.execution_token_ttl),
             config_key=_str("ACTORS_CONFIG_KEY", None),
             limited_max_actors=_int("ACTORS_LIMITED_MAX_ACTORS", cls.limited_max_actors),

@@ -14,6 +14,7 @@ import threading
 from actors_api.models import ExecutionStatus
 from actors_api.store.work import dispatch_queue
 
+from . import scheduling
 from .runner import ExecutionRun, Spawner
 from .runtimes import LABEL_EXECUTION
 
@@ -32,9 +33,10 @@ def reconcile(spawner: Spawner) -> list:
         if execution is None or actor is None or ExecutionStatus(execution["status"]).finished:
             handle.remove()
             continue
-        slot = int(str(execution.get("worker_id") or "-1").rsplit("-", 1)[-1] or 1)
+        slot = scheduling.slot_of(execution.get("worker_id"))
         lease_owner = f"{spawner.name}:reattached:{execution_id}"
         store.slots.renew(actor["id"], slot, lease_owner)
+        scheduling.worker_started(store, actor["id"], slot, spawner.name, execution_id)
         run = ExecutionRun(spawner, actor, execution_id, slot, lease_owner)
         run.handle = handle
         log.info("following execution %s again (running: %s)", execution_id, handle.is_running())
@@ -61,6 +63,7 @@ def _follow_and_release(run: ExecutionRun) -> None:
         run.follow()
     finally:
         run.store.hosts.give_back_gpus(run.spawner.name, run.execution_id)
+        scheduling.worker_finished(run.store, run.actor["id"], run.slot)
         run.store.slots.release(run.actor["id"], run.slot, run.lease_owner)
         if run.store.executions.has_waiting(run.actor["id"]):
             run.store.work.enqueue_drain(run.actor["id"], dispatch_queue(run.actor))

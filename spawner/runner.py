@@ -24,6 +24,7 @@ from actors_api.store import Store
 from actors_api.store.work import dispatch_queue
 from actors_api.tokens import mint
 
+from . import scheduling
 from .binary_pipe import BinaryPipe
 from .gpus import Gpu, GpuSampler, free_memory, requested_count
 from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
@@ -51,9 +52,7 @@ class Spawner:
         self.queues = list(queues)  # the actor queues it serves (GPU twins included)
 
     def capacity(self, actor: dict) -> int:
-        if not actor["stateless"]:
-            return 1
-        return actor.get("max_workers") or self.config.default_max_workers
+        return scheduling.worker_capacity(actor, self.config)
 
     def drain(self, actor_id: str) -> Optional[str]:
         """Run the actor's oldest waiting execution if one of its worker slots is free.
@@ -77,10 +76,11 @@ class Spawner:
                     # Stays SUBMITTED; whoever frees a GPU wakes the waiting actors.
                     waiting_for_gpus = True
                     return None
-            worker_id = f"{actor_id}-{slot}"
+            worker_id = scheduling.worker_id(actor_id, slot)
             execution_id = self.store.executions.claim_next(actor_id, self.name, worker_id)
             if execution_id is None:
                 return None
+            scheduling.worker_started(self.store, actor_id, slot, self.name, execution_id)
             if gpus:
                 self.store.hosts.transfer_gpus(self.name, lease_owner, execution_id)
             run = ExecutionRun(self, actor, execution_id, slot, lease_owner, gpus)
@@ -92,6 +92,8 @@ class Spawner:
         finally:
             if gpus:
                 self.store.hosts.give_back_gpus(self.name, execution_id or lease_owner)
+            if execution_id is not None:
+                scheduling.worker_finished(self.store, actor_id, slot)
             self.store.slots.release(actor_id, slot, lease_owner)
             if gpus:
                 self.wake_gpu_waiters()

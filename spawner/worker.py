@@ -27,6 +27,8 @@ from actors_api.store import Store
 from actors_api.models import now_iso
 from actors_api.store.work import dispatch_queue, rq_queue_name
 
+from . import scheduling
+
 log = logging.getLogger("actors.spawner")
 
 SWEEP_INTERVAL = 10.0
@@ -110,7 +112,8 @@ class Supervisor:
         }, ttl=int(SWEEP_INTERVAL * 3))
 
     def sweep(self, spawner) -> None:
-        """Enqueue a drain for any actor of ours with waiting mail and a free worker slot."""
+        """Enqueue a drain for any actor of ours with waiting mail and a free worker slot,
+        then health-check and retire workers (spawner/scheduling.py decides which)."""
         executions = self.store.executions
         for actor_id in executions.actors_with_mail():
             actor = self.store.actors.get(actor_id)
@@ -119,9 +122,9 @@ class Supervisor:
             if not executions.has_waiting(actor_id):
                 executions.forget_empty_mailbox(actor_id)
                 continue
-            capacity = spawner.capacity(actor)
-            if self.store.slots.busy(actor_id, capacity) < capacity:
+            if scheduling.needs_drain(self.store, actor, self.config):
                 self.store.work.enqueue_drain(actor_id, dispatch_queue(actor))
+        scheduling.sweep_workers(self.store, self.config, self.name, self.queues)
 
     def _start_slot(self, slot: int) -> None:
         process = self._context.Process(

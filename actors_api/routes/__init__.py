@@ -8,6 +8,7 @@ from .messages import bp as messages_bp
 from .nonces import bp as nonces_bp
 from .permissions import bp as permissions_bp
 from .state import bp as state_bp
+from .workers import bp as workers_bp
 
 BLUEPRINTS = (admin_bp, actors_bp, messages_bp, executions_bp, state_bp,
-              permissions_bp, nonces_bp, aliases_bp, configs_bp)
+              permissions_bp, nonces_bp, aliases_bp, configs_bp, workers_bp)

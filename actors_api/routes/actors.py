@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from spawner.scheduling import queue_status_message
+
 from ..auth import (READ, UPDATE, check_privileged_fields, current_identity, load_actor,
                     require_token)
 from ..context import get_config, get_store, request_fields
@@ -29,7 +31,7 @@ def list_actors():
                | store.permissions.granted("actor", identity.tenant, identity.username))
     if identity.actor_scope:
         ids &= {identity.actor_scope}
-    return ok(store.actors.list(ids), "Actors retrieved successfully.")
+    return ok(with_queue_status(store, store.actors.list(ids)), "Actors retrieved successfully.")
 
 
 @bp.post("/actors")
@@ -52,7 +54,20 @@ def register_actor():
 
 @bp.get("/actors/<actor_id>")
 def get_actor(actor_id):
-    return ok(load_actor(get_store(), actor_id, READ), "Actor retrieved successfully.")
+    store = get_store()
+    actor = with_queue_status(store, [load_actor(store, actor_id, READ)])[0]
+    return ok(actor, "Actor retrieved successfully.")
+
+
+def with_queue_status(store, actors: list) -> list:
+    """Say so in ``status_message`` when no live spawner serves an actor's queue
+    (worked out at read time from the hosts registry, never stored)."""
+    hosts = store.hosts.list() if actors else []
+    for actor in actors:
+        message = queue_status_message(actor, hosts)
+        if message and not actor.get("status_message"):
+            actor["status_message"] = message
+    return actors
 
 
 @bp.put("/actors/<actor_id>")

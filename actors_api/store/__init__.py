@@ -17,6 +17,7 @@ from .permissions import PermissionStore
 from .revocations import RevokedTokens
 from .slots import SlotLeases
 from .work import WorkQueue
+from .workers import WorkerStore
 
 
 class Store:
@@ -29,6 +30,7 @@ class Store:
         self.executions = ExecutionStore(redis)
         self.logs = LogStore(redis, config.log_max_bytes)
         self.slots = SlotLeases(redis, config.lease_seconds)
+        self.workers = WorkerStore(redis)
         self.work = WorkQueue(redis)
         self.hosts = HostStore(redis)
         self.permissions = PermissionStore(redis)
@@ -66,6 +68,7 @@ class Store:
         running = [e["id"] for e in self.executions.list_for_actor(actor["id"])
                    if e["status"] == "RUNNING"]
         self.executions.delete_for_actor(actor["id"])
+        self.workers.delete_for_actor(actor["id"])
         self.actors.delete(actor["id"], actor["owner"], tenant)
         self.permissions.drop("actor", tenant, actor["id"])
         self.nonces.delete_all(tenant, actor_id=actor["id"])

@@ -42,6 +42,24 @@ def slot(actor_id: str, number: int) -> str:
     return f"{PREFIX}actor:{actor_id}:slot:{number}"
 
 
+def worker(actor_id: str, worker_id: str) -> str:
+    """Hash: one worker of the actor (the visible record of a slot), fields JSON-encoded."""
+    return f"{PREFIX}actor:{actor_id}:worker:{worker_id}"
+
+
+def actor_workers(actor_id: str) -> str:
+    """Set: ids of the actor's workers."""
+    return f"{PREFIX}actor:{actor_id}:workers"
+
+
+def workers_minimum(actor_id: str) -> str:
+    """String: how many idle workers ``POST /actors/{id}/workers`` asked to keep."""
+    return f"{PREFIX}actor:{actor_id}:workers:minimum"
+
+
+WORKER_ACTORS = f"{PREFIX}workers"  # set of actor ids that may have worker records
+
+
 def execution(execution_id: str) -> str:
     """Hash: the execution's fields, each JSON-encoded."""
     return f"{PREFIX}execution:{execution_id}"

@@ -1,0 +1,66 @@
+"""An actor's workers: its execution slots, as records (spawner/scheduling.py decides)."""
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from spawner import scheduling
+
+from ..auth import READ, UPDATE, load_actor
+from ..context import get_config, get_store, request_fields
+from ..errors import APIError, NotFound, ok
+
+bp = Blueprint("workers", __name__)
+
+
+@bp.get("/actors/<actor_id>/workers")
+def list_workers(actor_id):
+    store = get_store()
+    actor = load_actor(store, actor_id, READ)
+    return ok(store.workers.list_for_actor(actor["id"]), "Workers retrieved successfully.")
+
+
+@bp.post("/actors/<actor_id>/workers")
+def ensure_workers(actor_id):
+    """Keep at least ``num`` workers (default 1), never more than the actor may have."""
+    store = get_store()
+    actor = load_actor(store, actor_id, UPDATE)
+    fields = request_fields() if request.content_length else {}
+    try:
+        num = int(fields.get("num", 1))
+    except (TypeError, ValueError):
+        raise APIError(f"'num' must be a whole number of workers, not {fields.get('num')!r}.")
+    if num < 0:
+        raise APIError("'num' must be 0 or more.")
+    kept, created = scheduling.ensure_workers(store, actor, num, get_config())
+    message = f"{kept} worker(s) kept for the actor; {len(created)} created."
+    if kept < num:
+        message += (f" The actor may have at most {kept} "
+                    f"({'a stateful actor has one' if not actor['stateless'] else 'max_workers'}).")
+    return ok(store.workers.list_for_actor(actor["id"]), message)
+
+
+@bp.get("/actors/<actor_id>/workers/<worker_id>")
+def get_worker(actor_id, worker_id):
+    store = get_store()
+    actor = load_actor(store, actor_id, READ)
+    return ok(_load_worker(store, actor["id"], worker_id), "Worker retrieved successfully.")
+
+
+@bp.delete("/actors/<actor_id>/workers/<worker_id>")
+def delete_worker(actor_id, worker_id):
+    """An idle worker goes at once; a busy one after its current execution."""
+    store = get_store()
+    actor = load_actor(store, actor_id, UPDATE)
+    outcome = store.workers.request_stop(actor["id"], worker_id)
+    if outcome is None:
+        raise NotFound(f"No worker {worker_id!r} for actor {actor['id']!r}.")
+    if outcome == "stopping":
+        return ok(None, "Worker will stop after its current execution.")
+    return ok(None, "Worker deleted successfully.")
+
+
+def _load_worker(store, actor_id: str, worker_id: str) -> dict:
+    worker = store.workers.get(actor_id, worker_id)
+    if worker is None:
+        raise NotFound(f"No worker {worker_id!r} for actor {actor_id!r}.")
+    return worker

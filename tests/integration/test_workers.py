@@ -1,0 +1,145 @@
+"""Workers against real Redis and Docker: the concurrency limit, scaling, named queues.
+
+Each test starts its own spawners on a queue of its own, so what it observes
+is only its own actor's work.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+
+from spawner.runtimes.base import parse_state_time
+
+from .conftest import ECHO, SLEEP
+from .platform import SpawnerProcess
+
+
+def _spawner(environment, platform_dir, queue, slots=4, suffix="", **settings):
+    name = f"{queue}{suffix}"
+    return SpawnerProcess(dict(environment, **{k: str(v) for k, v in settings.items()}),
+                          name=name, queues=queue, slots=slots,
+                          log_path=platform_dir / f"{name}.log")
+
+
+def _max_overlap(executions) -> int:
+    """The most executions running at one instant, from Docker's own start/finish stamps."""
+    spans = [(parse_state_time(e["final_state"]["StartedAt"]),
+              parse_state_time(e["final_state"]["FinishedAt"])) for e in executions]
+    return max(sum(1 for s, f in spans if s <= start < f) for start, _ in spans)
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout}s"
+        time.sleep(0.2)
+
+
+def test_concurrency_never_exceeds_max_workers(admin, environment, platform_dir):
+    queue = f"conc-{uuid.uuid4().hex[:6]}"
+    spawner = _spawner(environment, platform_dir, queue, slots=5)
+    try:
+        actor = admin.create_actor(SLEEP, queue=queue, max_workers=2)
+        ids = [admin.send(actor["id"], "2") for _ in range(6)]
+        executions = [admin.wait(actor["id"], e, timeout=120) for e in ids]
+        workers = admin.result(admin.get(f"/actors/{actor['id']}/workers"))
+    finally:
+        spawner.stop()
+    assert [(e["status"], e["exit_code"]) for e in executions] == [("COMPLETE", 0)] * 6
+    assert _max_overlap(executions) == 2  # used both workers, never a third
+    worker_ids = {w["id"] for w in workers}
+    assert {e["worker_id"] for e in executions} <= worker_ids and len(worker_ids) == 2
+    assert {w["host"] for w in workers} == {spawner.name}
+    assert all(w["status"] == "READY" and w["last_execution_time"] for w in workers)
+
+
+def test_workers_scale_up_under_a_burst_and_down_when_idle(admin, environment, platform_dir):
+    queue = f"scale-{uuid.uuid4().hex[:6]}"
+    spawner = _spawner(environment, platform_dir, queue, slots=4, ACTORS_WORKER_IDLE_SECONDS=2)
+    try:
+        actor = admin.create_actor(SLEEP, queue=queue, max_workers=3)
+        workers_path = f"/actors/{actor['id']}/workers"
+        assert admin.result(admin.get(workers_path)) == []  # no messages, no workers
+        ids = [admin.send(actor["id"], "3") for _ in range(6)]
+
+        def three_busy():
+            busy = [w for w in admin.result(admin.get(workers_path)) if w["status"] == "BUSY"]
+            return busy if len(busy) == 3 else None
+
+        busy = _wait_for(three_busy, 60, "three busy workers")
+        assert all(w["host"] == spawner.name and w["execution_id"] for w in busy)
+        # a worker deleted while busy finishes its execution, then goes
+        victim = busy[0]["id"]
+        assert "after its current execution" in admin.delete(f"{workers_path}/{victim}").json()["message"]
+        assert admin.result(admin.get(f"{workers_path}/{victim}"))["status"] == "SHUTDOWN_REQUESTED"
+        executions = [admin.wait(actor["id"], e, timeout=120) for e in ids]
+        assert all(e["status"] == "COMPLETE" for e in executions)
+        assert _max_overlap(executions) == 3
+        # idle for ACTORS_WORKER_IDLE_SECONDS: the next sweep retires them all
+        _wait_for(lambda: admin.result(admin.get(workers_path)) == [], 40, "scale down to zero")
+
+        # POST workers keeps a minimum through idle time, capped at max_workers
+        response = admin.post(workers_path, json={"num": 5})
+        kept = admin.result(response)
+        assert len(kept) == 3 and "at most 3" in response.json()["message"]
+        admin.post(workers_path, json={"num": 1})
+        _wait_for(lambda: len(admin.result(admin.get(workers_path))) == 1, 40, "scale down to one")
+        time.sleep(12)  # past another sweep: the kept one stays
+        assert [w["status"] for w in admin.result(admin.get(workers_path))] == ["READY"]
+        utilization = admin.result(admin.get("/actors/utilization"))
+        host = next(h for h in utilization["hosts"] if h["name"] == spawner.name)
+        assert host == {"name": spawner.name, "queues": [queue], "slots": 4, "slots_in_use": 0}
+    finally:
+        spawner.stop()
+
+
+def test_named_queues_route_work_and_an_unserved_queue_says_so(admin, environment, platform_dir):
+    tag = uuid.uuid4().hex[:6]
+    first, second, later = f"qa-{tag}", f"qb-{tag}", f"qc-{tag}"
+    spawners = [_spawner(environment, platform_dir, q, slots=2) for q in (first, second)]
+    late = None
+    try:
+        on_first = admin.create_actor(ECHO, queue=first)
+        on_second = admin.create_actor(ECHO, queue=second)
+        waiting = admin.create_actor(ECHO, queue=later)
+        runs = {a["id"]: [admin.send(a["id"], "where am I") for _ in range(3)]
+                for a in (on_first, on_second)}
+        stuck = admin.send(waiting["id"], "anyone?")
+        for actor_id, ids in runs.items():
+            assert all(admin.wait(actor_id, e)["status"] == "COMPLETE" for e in ids)
+        for actor, spawner in ((on_first, spawners[0]), (on_second, spawners[1])):
+            hosts = {w["host"] for w in admin.result(admin.get(f"/actors/{actor['id']}/workers"))}
+            assert hosts == {spawner.name}
+
+        time.sleep(2)
+        assert admin.execution(waiting["id"], stuck)["status"] == "SUBMITTED"
+        shown = admin.result(admin.get(f"/actors/{waiting['id']}"))
+        assert shown["status"] == "SUBMITTED"
+        assert shown["status_message"] == (f"No spawner serves queue '{later}'; messages wait "
+                                           "until one does.")
+        listed = {a["id"]: a for a in admin.result(admin.get("/actors"))}
+        assert listed[waiting["id"]]["status_message"] == shown["status_message"]
+        assert listed[on_first["id"]]["status_message"] == ""
+
+        late = _spawner(environment, platform_dir, later, slots=1)
+        assert admin.wait(waiting["id"], stuck, timeout=60)["status"] == "COMPLETE"
+        assert admin.result(admin.get(f"/actors/{waiting['id']}"))["status_message"] == ""
+    finally:
+        for spawner in spawners + ([late] if late else []):
+            spawner.stop()
+
+
+def test_admin_summaries(admin, client):
+    actor = client.create_actor(ECHO)
+    client.wait(actor["id"], client.send(actor["id"], "count me"))
+    assert client.get("/actors/admin/workers").status_code == 403
+    assert client.get("/actors/admin/executions").status_code == 403
+    workers = admin.result(admin.get("/actors/admin/workers"))
+    assert any(a["actor_id"] == actor["id"] and a["workers"] >= 1 for a in workers["actors"])
+    executions = admin.result(admin.get("/actors/admin/executions"))
+    mine = next(a for a in executions["actors"] if a["actor_id"] == actor["id"])
+    assert mine["executions"] == 1 and mine["COMPLETE"] == 1 and mine["total_executions"] == 1
+    assert executions["total_executions"] >= 1
