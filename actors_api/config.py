@@ -54,6 +54,9 @@ class Config:
     gpu_sample_interval: float = 0.5  # seconds between NVML samples of a running execution
     runtime: str = "docker"  # or "process"
     process_image_path: tuple = ()  # folders holding images/<name>/ for the process runtime
+    webhook_max_attempts: int = 5  # tries of one webhook event before it is FAILED
+    webhook_backoff: tuple = (2, 10, 60, 300)  # seconds before the 2nd, 3rd... try (last repeats)
+    webhook_timeout: float = 5.0  # seconds one webhook POST may take
     version: str = VERSION
     extra: dict = field(default_factory=dict)
 
@@ -87,6 +90,9 @@ class Config:
             gpu_sample_interval=float(_str("ACTORS_GPU_SAMPLE_INTERVAL", "0.5")),
             runtime=_str("ACTORS_RUNTIME", cls.runtime),
             process_image_path=_list("ACTORS_PROCESS_IMAGE_PATH", ""),
+            webhook_max_attempts=_int("ACTORS_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts),
+            webhook_backoff=tuple(float(p) for p in _list("ACTORS_WEBHOOK_BACKOFF", "2,10,60,300")),
+            webhook_timeout=float(_str("ACTORS_WEBHOOK_TIMEOUT", "5")),
         )
         values.update(overrides)
         config = cls(**values)

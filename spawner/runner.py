@@ -25,6 +25,7 @@ from actors_api.store.work import dispatch_queue
 from actors_api.tokens import mint
 
 from . import scheduling
+from . import events
 from .binary_pipe import BinaryPipe
 from .gpus import Gpu, GpuSampler, free_memory, requested_count
 from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
@@ -134,8 +135,10 @@ class Spawner:
             self.runtime.ensure_image(actor["image"])
         except ImageUnavailable as error:
             self.store.actors.set_status(actor_id, ActorStatus.ERROR, str(error))
+            events.actor_status_changed(self.store, actor_id, ActorStatus.ERROR, str(error))
         else:
             self.store.actors.set_status(actor_id, ActorStatus.READY)
+            events.actor_status_changed(self.store, actor_id, ActorStatus.READY)
 
 
 class ExecutionRun:
@@ -291,18 +294,29 @@ class ExecutionRun:
         if self.killed:
             final_state["ForceQuit"] = True
             fields["status_message"] = "Force-quit on request; the container was killed."
-        self.store.executions.finish(record, ExecutionStatus.COMPLETE, self._log_ex(), **fields)
-        self.store.actors.record_run_outcome(self.actor["id"], True,
-                                             self.config.actor_error_threshold)
+        finished = self.store.executions.finish(record, ExecutionStatus.COMPLETE, self._log_ex(),
+                                                **fields)
+        changed = self.store.actors.record_run_outcome(self.actor["id"], True,
+                                                       self.config.actor_error_threshold)
+        if finished:
+            events.execution_finished(self.store, self.actor["id"], record,
+                                      ExecutionStatus.COMPLETE, exit_code,
+                                      fields.get("status_message", ""))
+        if changed:
+            events.actor_status_changed(self.store, self.actor["id"], changed)
 
     def _fail(self, reason: str) -> None:
         self.store.logs.append(self.execution_id, f"[actors] {reason}\n".encode())
         record = self._record()
-        if record is not None:
-            self.store.executions.finish(record, ExecutionStatus.ERROR, self._log_ex(),
-                                         status_message=reason)
-        self.store.actors.record_run_outcome(self.actor["id"], False,
-                                             self.config.actor_error_threshold, reason)
+        finished = record is not None and self.store.executions.finish(
+            record, ExecutionStatus.ERROR, self._log_ex(), status_message=reason)
+        changed = self.store.actors.record_run_outcome(self.actor["id"], False,
+                                                       self.config.actor_error_threshold, reason)
+        if finished:
+            events.execution_finished(self.store, self.actor["id"], record,
+                                      ExecutionStatus.ERROR, None, reason)
+        if changed:
+            events.actor_status_changed(self.store, self.actor["id"], changed, reason)
 
     def _cleanup(self) -> None:
         self._exited.set()

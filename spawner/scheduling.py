@@ -17,11 +17,14 @@ The API imports this module only for these pure decisions and store calls.
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Iterable, Optional
 
 from actors_api.store.work import dispatch_queue
 from actors_api.store.workers import WorkerStatus
+
+log = logging.getLogger(__name__)
 
 
 def worker_capacity(actor: dict, config) -> int:
@@ -120,30 +123,35 @@ def sweep_workers(store, config, host: str, queues: Iterable[str], now: Optional
     queues = set(queues)
     counts = {"retired": 0, "lost": 0}
     for actor_id in store.workers.actor_ids():
-        actor = store.actors.get(actor_id)
-        if actor is None:
-            store.workers.delete_for_actor(actor_id)
-            continue
-        if dispatch_queue(actor) not in queues:
-            continue
-        workers = store.workers.list_for_actor(actor_id, internal=True)
-        for worker in workers:
-            if worker["status"] == str(WorkerStatus.READY) or worker.get("host") == host:
-                if worker["status"] != str(WorkerStatus.READY) and store.workers.drop_if_lost(
-                        actor_id, worker["id"], worker.get("slot") or 1):
-                    counts["lost"] += 1
-                    continue
-                store.workers.health_check(actor_id, worker["id"])
-            elif store.workers.drop_if_lost(actor_id, worker["id"], worker.get("slot") or 1):
-                counts["lost"] += 1
-        minimum = store.workers.minimum(actor_id)
-        for wid in retirements(workers, worker_capacity(actor, config), minimum,
-                               config.worker_idle_seconds, now):
-            idle_since = next(float(w.get("idle_since") or 0) for w in workers if w["id"] == wid)
-            if store.workers.retire_if_idle(actor_id, wid, idle_since):
-                counts["retired"] += 1
-        store.workers.forget_actor_if_idle(actor_id)
+        try:
+            _sweep_actor(store, config, host, queues, now, actor_id, counts)
+        except Exception:  # one odd record must not stop the sweep (or the spawner)
+            log.exception("sweeping the workers of actor %s failed", actor_id)
     return counts
+
+
+def _sweep_actor(store, config, host: str, queues: set, now: float, actor_id: str,
+                 counts: dict) -> None:
+    actor = store.actors.get(actor_id)
+    if actor is None:
+        store.workers.delete_for_actor(actor_id)
+        return
+    if dispatch_queue(actor) not in queues:
+        return
+    workers = store.workers.list_for_actor(actor_id, internal=True)
+    for worker in workers:
+        busy = worker["status"] != str(WorkerStatus.READY)
+        if busy and store.workers.drop_if_lost(actor_id, worker["id"], worker.get("slot") or 1):
+            counts["lost"] += 1
+        elif not busy or worker.get("host") == host:
+            store.workers.health_check(actor_id, worker["id"])
+    minimum = store.workers.minimum(actor_id)
+    for wid in retirements(workers, worker_capacity(actor, config), minimum,
+                           config.worker_idle_seconds, now):
+        idle_since = next(float(w.get("idle_since") or 0) for w in workers if w["id"] == wid)
+        if store.workers.retire_if_idle(actor_id, wid, idle_since):
+            counts["retired"] += 1
+    store.workers.forget_actor_if_idle(actor_id)
 
 
 # -- named queues ----------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Optional, Sequence
 from actors_api.config import Config
 from actors_api.store import Store
 from actors_api.models import now_iso
+from actors_api.store.events import WEBHOOK_QUEUE
 from actors_api.store.work import dispatch_queue, rq_queue_name
 
 from . import scheduling
@@ -32,6 +33,7 @@ from . import scheduling
 log = logging.getLogger("actors.spawner")
 
 SWEEP_INTERVAL = 10.0
+TICK_INTERVAL = 2.0  # seconds between cron ticks and webhook retry sweeps
 
 
 def _slot_main(config: Config, queues: Sequence[str], spawner_name: str, runtime_name: str,
@@ -47,6 +49,8 @@ def _slot_main(config: Config, queues: Sequence[str], spawner_name: str, runtime
     runner.configure(runner.Spawner(config, store, make_runtime(runtime_name, config=config),
                                     spawner_name, gpus=gpus, queues=queues))
     rq_queues = [Queue(rq_queue_name(q), connection=store.redis) for q in queues]
+    # Webhook deliveries come last: a slot takes one only when no execution waits.
+    rq_queues.append(Queue(WEBHOOK_QUEUE, connection=store.redis))
     worker = SimpleWorker(rq_queues, connection=store.redis,
                           name=f"{spawner_name}.{slot}.{uuid.uuid4().hex[:6]}")
     worker.work(with_scheduler=False, logging_level="WARNING")
@@ -90,7 +94,7 @@ class Supervisor:
             self._start_slot(slot)
         log.info("spawner %s serving queues %s with %d slots (%s runtime)", self.name,
                  ",".join(self.queues), self.slots, self.runtime_name)
-        next_sweep = 0.0
+        next_sweep = next_tick = 0.0
         while not self._stopping or any(p.is_alive() for p in self._children.values()):
             if not self._stopping:
                 self._restart_dead_slots()
@@ -98,10 +102,24 @@ class Supervisor:
                     self.heartbeat()
                     self.sweep(spawner)
                     next_sweep = time.monotonic() + SWEEP_INTERVAL
+                if time.monotonic() >= next_tick:
+                    self.tick()
+                    next_tick = time.monotonic() + TICK_INTERVAL
             time.sleep(0.2)
         for thread in followers:
             thread.join(timeout=1)
         self.store.hosts.deregister(self.name)
+
+    def tick(self) -> None:
+        """Fire due cron actors and re-queue due webhook retries (each exactly once,
+        however many spawners tick: see spawner/cron.py and spawner/events.py)."""
+        from . import cron, events
+
+        try:
+            cron.tick(self.store)
+            events.release_due(self.store)
+        except Exception:
+            log.exception("the cron and webhook tick failed; trying again at the next one")
 
     def heartbeat(self) -> None:
         """Say who we are and what we have; the record expires if we stop saying it."""

@@ -3,6 +3,7 @@ from .actors import bp as actors_bp
 from .admin import bp as admin_bp
 from .aliases import bp as aliases_bp
 from .configs import bp as configs_bp
+from .events import bp as events_bp
 from .executions import bp as executions_bp
 from .messages import bp as messages_bp
 from .nonces import bp as nonces_bp
@@ -11,4 +12,4 @@ from .state import bp as state_bp
 from .workers import bp as workers_bp
 
 BLUEPRINTS = (admin_bp, actors_bp, messages_bp, executions_bp, state_bp,
-              permissions_bp, nonces_bp, aliases_bp, configs_bp, workers_bp)
+              permissions_bp, nonces_bp, aliases_bp, configs_bp, events_bp, workers_bp)

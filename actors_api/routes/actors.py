@@ -8,12 +8,14 @@ from spawner.scheduling import queue_status_message
 from ..auth import (READ, UPDATE, check_privileged_fields, current_identity, load_actor,
                     require_token)
 from ..context import get_config, get_store, request_fields
+from ..cron import next_ex_for
 from ..errors import APIError, Forbidden, ok
 from ..models import PermissionLevel
 from ..models import ActorStatus, new_id
 from ..schemas import load_or_400
 from ..store.work import dispatch_queue
 from ..schemas.actor import ActorSchema, ActorUpdateSchema, with_defaults
+from .events import check_link
 
 bp = Blueprint("actors", __name__)
 
@@ -42,6 +44,8 @@ def register_actor():
     actor = with_defaults(loaded)
     actor.update(id=new_id(), owner=identity.username)
     store = get_store()
+    check_link(store, actor["id"], actor["link"])
+    actor["cron_next_ex"] = next_ex_for(actor)
     limit = get_config().limited_max_actors if identity.is_limited else None
     record = store.actors.create(actor, identity.tenant, max_owned=limit)
     if record is None:
@@ -82,6 +86,9 @@ def replace_actor(actor_id):
     actor = with_defaults(loaded)
     if not current["stateless"] and actor["stateless"]:
         raise APIError("A stateful actor cannot be switched to stateless.")
+    if actor["link"] != current.get("link"):
+        check_link(store, actor_id, actor["link"])
+    actor["cron_next_ex"] = next_ex_for(actor, current)
     image_changed = actor["image"] != current["image"]
     if image_changed:
         actor["revision"] = current["revision"] + 1

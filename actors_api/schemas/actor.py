@@ -6,6 +6,9 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from ..cron import CronError
+from ..cron import parse as parse_cron
+
 MEM_LIMIT = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 ENV_NAME = re.compile(r"^[^=\x00]+$")
@@ -18,6 +21,7 @@ DEFAULTS = {
     "privileged": False, "max_workers": None, "mem_limit": None, "max_cpus": None,
     "hints": [], "queue": "default", "log_ex": None, "token": False, "use_container_uid": False,
     "gpus": 0, "gpu_memory_min": None,
+    "link": None, "webhook": None, "cron_schedule": None, "cron_on": True,
 }
 
 
@@ -72,6 +76,20 @@ class GpuCount(fields.Field):
         return count
 
 
+class CronScheduleField(fields.String):
+    """``"<start: YYYY-MM-DD HH | now> + <n> <unit>"``, checked here (see actors_api/cron.py)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.strip():
+            return None
+        try:
+            parse_cron(text)
+        except CronError as error:
+            raise ValidationError(str(error))
+        return text.strip()
+
+
 class ActorSchema(Schema):
     image = fields.String(required=True, validate=validate.Length(min=1, max=512))
     name = fields.String(allow_none=True, validate=validate.Length(max=256))
@@ -91,6 +109,12 @@ class ActorSchema(Schema):
     use_container_uid = fields.Boolean()
     gpus = GpuCount()
     gpu_memory_min = fields.Integer(allow_none=True, validate=validate.Range(min=0))
+    # Events (docs/events.md): checked against the store in routes/actors.py.
+    link = fields.String(allow_none=True, validate=validate.Length(max=256))
+    webhook = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False,
+                         error_messages={"invalid": "Must be an http:// or https:// URL."})
+    cron_schedule = CronScheduleField(allow_none=True)
+    cron_on = fields.Boolean()
 
     @validates_schema
     def stateful_has_one_worker(self, data, **kwargs):
@@ -106,6 +130,8 @@ class ActorUpdateSchema(ActorSchema):
 def with_defaults(loaded: dict) -> dict:
     actor = dict(DEFAULTS)
     actor.update(loaded)
+    for name in ("link", "webhook"):
+        actor[name] = actor[name] or None  # "" clears it, as on a form
     if actor["max_cpus"] and actor["max_cpus"] >= NANO_CPUS_THRESHOLD:
         actor["max_cpus"] = actor["max_cpus"] / 1e9
     return actor

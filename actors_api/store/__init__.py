@@ -9,6 +9,8 @@ from .actors import ActorStore
 from .actors import public as public_actor
 from .aliases import AliasStore
 from .configs import ConfigStore
+from .cron import CronIndex
+from .events import EventStore
 from .executions import ExecutionStore
 from .hosts import HostStore
 from .logs import LogStore
@@ -38,6 +40,8 @@ class Store:
         self.nonces = NonceStore(redis)
         self.configs = ConfigStore(redis)
         self.revoked_tokens = RevokedTokens(redis)
+        self.events = EventStore(redis)
+        self.cron = CronIndex(redis)
 
     @classmethod
     def from_config(cls, config) -> "Store":
@@ -68,6 +72,7 @@ class Store:
         running = [e["id"] for e in self.executions.list_for_actor(actor["id"])
                    if e["status"] == "RUNNING"]
         self.executions.delete_for_actor(actor["id"])
+        self.events.delete_for_actor(actor["id"])
         self.workers.delete_for_actor(actor["id"])
         self.actors.delete(actor["id"], actor["owner"], tenant)
         self.permissions.drop("actor", tenant, actor["id"])

@@ -6,6 +6,7 @@ from typing import Optional
 
 from ..models import ActorStatus, now_iso
 from . import keys
+from .cron import CronIndex
 from .records import decode, decode_many, encode, ordered
 
 # Fields the store keeps for its own bookkeeping and never returns.
@@ -27,6 +28,7 @@ class ActorStore:
     def __init__(self, redis):
         self.redis = redis
         self._create = redis.register_script(_CREATE)
+        self.cron = CronIndex(redis)
 
     def create(self, actor: dict, tenant: str = "default",
                max_owned: Optional[int] = None) -> Optional[dict]:
@@ -40,6 +42,8 @@ class ActorStore:
                   keys.owned_actors(tenant, record["owner"])],
             args=[record["id"], -1 if max_owned is None else max_owned,
                   json.dumps(encode(dict(record, tenant=tenant)))])
+        if created:
+            self.cron.sync(record["id"], record)
         return record if created else None
 
     def get(self, actor_id: str) -> Optional[dict]:
@@ -83,27 +87,33 @@ class ActorStore:
         if not exists:
             self.redis.delete(key)  # the hset above recreated a partial record
             return None
-        return self.get(actor_id)
+        record = self.get(actor_id)
+        if {"cron_schedule", "cron_on", "cron_next_ex"} & set(fields):
+            self.cron.sync(actor_id, record)
+        return record
 
     def set_status(self, actor_id: str, status: ActorStatus, message: str = "") -> None:
         if self.redis.exists(keys.actor(actor_id)):
             self.update(actor_id, status=str(status), status_message=message)
 
-    def record_run_outcome(self, actor_id: str, ok: bool, threshold: int, reason: str = "") -> None:
+    def record_run_outcome(self, actor_id: str, ok: bool, threshold: int,
+                           reason: str = "") -> Optional[ActorStatus]:
         """Count consecutive failed runs; past ``threshold`` the actor goes to ERROR.
 
         A run that succeeds proves the image works, so it clears the counter and
-        lifts an ERROR status.
+        lifts an ERROR status. Returns the new status when this changed it (for events).
         """
         key = keys.actor(actor_id)
         if not self.redis.exists(key):
-            return
+            return None
         if ok:
             record = decode(self.redis.hgetall(key)) or {}
             if record.get("consecutive_failures") or record.get("status") != str(ActorStatus.READY):
                 self.update(actor_id, consecutive_failures=0, status=str(ActorStatus.READY),
                             status_message="")
-            return
+                if record.get("status") != str(ActorStatus.READY):
+                    return ActorStatus.READY
+            return None
         record = decode(self.redis.hgetall(key)) or {}
         failures = int(record.get("consecutive_failures") or 0) + 1
         fields = {"consecutive_failures": failures}
@@ -111,6 +121,9 @@ class ActorStore:
             fields.update(status=str(ActorStatus.ERROR),
                           status_message=f"{failures} executions in a row could not run: {reason}")
         self.update(actor_id, **fields)
+        if failures >= threshold and record.get("status") != str(ActorStatus.ERROR):
+            return ActorStatus.ERROR
+        return None
 
     def get_state(self, actor_id: str):
         raw = self.redis.get(keys.state(actor_id))
@@ -123,6 +136,7 @@ class ActorStore:
         with self.redis.pipeline() as pipe:
             pipe.delete(keys.actor(actor_id), keys.actor_totals(actor_id), keys.state(actor_id))
             pipe.srem(keys.ALL_ACTORS, actor_id)
+            pipe.zrem(keys.CRON_DUE, actor_id)
             pipe.srem(keys.tenant_actors(tenant), actor_id)
             pipe.srem(keys.owned_actors(tenant, owner), actor_id)
             pipe.execute()
@@ -131,7 +145,8 @@ class ActorStore:
 FIELD_ORDER = ("id", "name", "owner", "image", "description", "status", "status_message",
                "stateless", "default_environment", "privileged", "max_workers", "mem_limit",
                "max_cpus", "hints", "queue", "log_ex", "token", "use_container_uid", "gpus",
-               "gpu_memory_min", "revision",
+               "gpu_memory_min", "link", "webhook", "cron_schedule", "cron_on", "cron_next_ex",
+               "revision",
                "create_time", "last_update_time")
 
 

@@ -196,3 +196,23 @@ def config_targets(tenant: str, ident: str) -> str:
 def revoked_token(token_id: str) -> str:
     """String with expiry: present while a revoked token (its ``jti``) could still be presented."""
     return f"{PREFIX}revoked-token:{_part(token_id)}"
+
+
+# -- events and cron (docs/events.md) -----------------------------------------
+CRON_DUE = f"{PREFIX}cron"  # sorted set: actor ids with cron on, scored by cron_next_ex (epoch)
+WEBHOOKS_PENDING = f"{PREFIX}webhooks:pending"  # sorted set: event ids, scored by next attempt
+
+
+def actor_events(actor_id: str) -> str:
+    """List: the actor's recent event ids (links and webhooks), newest first, capped."""
+    return f"{PREFIX}actor:{actor_id}:events"
+
+
+def event(event_id: str) -> str:
+    """Hash: one event sent to a link or a webhook, and its delivery status."""
+    return f"{PREFIX}event:{event_id}"
+
+
+def event_attempts(event_id: str) -> str:
+    """List: a webhook event's delivery attempts (JSON), oldest first."""
+    return f"{PREFIX}event:{event_id}:attempts"

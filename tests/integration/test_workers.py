@@ -143,3 +143,33 @@ def test_admin_summaries(admin, client):
     mine = next(a for a in executions["actors"] if a["actor_id"] == actor["id"])
     assert mine["executions"] == 1 and mine["COMPLETE"] == 1 and mine["total_executions"] == 1
     assert executions["total_executions"] >= 1
+
+
+def test_a_dead_spawners_worker_is_dropped_and_comes_back_with_it(admin, environment, platform_dir):
+    queue = f"lost-{uuid.uuid4().hex[:6]}"
+    first = _spawner(environment, platform_dir, queue, slots=1)
+    other = restarted = None
+    try:
+        actor = admin.create_actor(SLEEP, queue=queue, max_workers=1)
+        workers_path = f"/actors/{actor['id']}/workers"
+        execution_id = admin.send(actor["id"], "40")
+        admin.wait(actor["id"], execution_id, statuses=("RUNNING",))
+        _wait_for(lambda: [w["status"] for w in admin.result(admin.get(workers_path))] == ["BUSY"],
+                  20, "a busy worker")
+        first.crash()  # its container runs on; its slot lease expires after 30 s
+        other = _spawner(environment, platform_dir, queue, slots=1, suffix="-other")
+        _wait_for(lambda: admin.result(admin.get(workers_path)) == [], 60, "the lost worker dropped")
+        assert admin.execution(actor["id"], execution_id)["status"] == "RUNNING"
+
+        restarted = _spawner(environment, platform_dir, queue, slots=1)  # same name: reconciles
+        worker = _wait_for(lambda: next(iter(admin.result(admin.get(workers_path))), None), 30,
+                           "the worker re-attached")
+        assert worker["host"] == first.name and worker["execution_id"] == execution_id
+        execution = admin.wait(actor["id"], execution_id, timeout=60)
+        assert execution["status"] == "COMPLETE" and execution["worker_id"] == worker["id"]
+        _wait_for(lambda: [w["status"] for w in admin.result(admin.get(workers_path))] == ["READY"],
+                  20, "the worker READY again")
+    finally:
+        for spawner in (first, other, restarted):
+            if spawner:
+                spawner.stop()

@@ -1,0 +1,52 @@
+"""``GET /actors/{id}/events``: what was sent to the actor's link and webhook (our extension).
+
+Each webhook event lists its delivery attempts (time, status code or error,
+the delay before the next try), so a failing endpoint can be diagnosed.
+"""
+from __future__ import annotations
+
+from flask import Blueprint
+
+from ..auth import READ, current_identity, load_actor
+from ..context import get_store
+from ..errors import APIError, Forbidden, ok
+from ..models import PermissionLevel
+
+bp = Blueprint("events", __name__)
+MAX_LINK_HOPS = 32  # a chain of links longer than this is refused as if it were a cycle
+
+
+@bp.get("/actors/<actor_id>/events")
+def list_events(actor_id):
+    store = get_store()
+    actor = load_actor(store, actor_id, READ)
+    return ok(store.events.list_for_actor(actor["id"]), "Actor events retrieved successfully.")
+
+
+def check_link(store, actor_id: str, link) -> None:
+    """A link must name an actor of the caller's tenant on which the caller holds
+    EXECUTE, and following links from it must never lead back to ``actor_id``."""
+    from ..auth import actor_level
+
+    if not link:
+        return
+    identity = current_identity()
+    target = store.find_actor(identity.tenant, link)
+    if target is None:
+        raise APIError(f"Invalid actor description: link: no actor with id or alias {link!r}.")
+    have = actor_level(store, identity, target)
+    if have < PermissionLevel.EXECUTE:
+        raise Forbidden(f"Permission denied: linking to {link!r} needs EXECUTE on it; you have "
+                        f"{have.name if have > PermissionLevel.NONE else 'no permission on it'}.")
+    chain, current = [actor_id, target["id"]], target
+    while current is not None and current["id"] != actor_id:
+        if len(chain) > MAX_LINK_HOPS:
+            raise APIError(f"Invalid actor description: link: the chain of links from {link!r} "
+                           f"is longer than {MAX_LINK_HOPS} actors.")
+        following = current.get("link")
+        current = store.find_actor(identity.tenant, following) if following else None
+        if current is not None:
+            chain.append(current["id"])
+    if current is not None:
+        raise APIError("Invalid actor description: link: this would make a cycle of links: "
+                       f"{' -> '.join(chain)}.")

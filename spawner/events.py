@@ -1,0 +1,146 @@
+"""Events: ACTOR_READY, ACTOR_ERROR and EXECUTION_COMPLETE sent to an actor's link and webhook.
+
+The places that change a status call :func:`actor_status_changed` or
+:func:`execution_finished`; nothing here ever raises into them, and nothing
+here waits on the network: a link event is a message queued for the target
+actor through the store's ordinary submit path, and a webhook event is a
+record plus an RQ job on ``actors-events`` that a spawner slot picks up.
+
+Webhooks are delivered at least once: each attempt (time, status code or
+error, delay before the next) is recorded; a failure is tried again after
+``webhook_backoff`` seconds, up to ``webhook_max_attempts`` tries. The retry
+sweep (:func:`release_due`, run by every spawner supervisor) re-queues due
+events, and also any whose attempt was lost with a crashed worker.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Callable, Optional
+
+import requests
+
+from actors_api.models import ContentType, PermissionLevel, new_id, now_iso
+from actors_api.store.events import EventStatus
+
+log = logging.getLogger(__name__)
+
+ACTOR_READY = "ACTOR_READY"
+ACTOR_ERROR = "ACTOR_ERROR"
+EXECUTION_COMPLETE = "EXECUTION_COMPLETE"
+LINK_DEPTH = "_abaco_link_depth"  # how many links a message has come through
+MAX_LINK_DEPTH = 16  # a chain that comes back round (e.g. an alias repointed) stops here
+DELIVERY_LEASE = 60.0  # seconds an attempt may take before the sweep sends the event again
+
+
+# -- emitting --------------------------------------------------------------------
+def actor_status_changed(store, actor_id: str, status, message: str = "") -> None:
+    """The actor became READY or ERROR."""
+    event_type = ACTOR_READY if str(status) == "READY" else ACTOR_ERROR
+    _emit(store, actor_id, dict(_base(event_type, actor_id), status=str(status),
+                                status_message=message), context={})
+
+
+def execution_finished(store, actor_id: str, execution: dict, status, exit_code=None,
+                       message: str = "") -> None:
+    """An execution ended COMPLETE or ERROR; the event carries its message's ``_abaco_*`` context."""
+    context = {name: value for name, value in (execution.get("environment") or {}).items()
+               if name.startswith("_abaco_")}
+    context.update(_abaco_execution_id=execution["id"],
+                   _abaco_Content_Type=execution.get("content_type"),
+                   _abaco_username=execution.get("executor"))
+    event = dict(_base(EXECUTION_COMPLETE, actor_id), execution_id=execution["id"],
+                 status=str(status), exit_code=exit_code, status_message=message, **context)
+    _emit(store, actor_id, event, context)
+
+
+def _base(event_type: str, actor_id: str) -> dict:
+    return {"event_type": event_type, "event_time_utc": now_iso(), "actor_id": actor_id,
+            "execution_id": None, "status": None, "exit_code": None}
+
+
+def _emit(store, actor_id: str, event: dict, context: dict) -> None:
+    try:
+        actor = store.actors.get_internal(actor_id)
+        if actor is None:
+            return
+        if actor.get("link"):
+            send_link(store, actor, event, context)
+        if actor.get("webhook"):
+            store.events.create_webhook(actor_id, actor["webhook"], event,
+                                        first_due=time.time() + DELIVERY_LEASE)
+    except Exception:  # an event must never disturb the execution or status change behind it
+        log.exception("could not send the %s event of actor %s", event["event_type"], actor_id)
+
+
+def send_link(store, actor: dict, event: dict, context: dict) -> Optional[dict]:
+    """Queue the event as a JSON message for the linked actor, sent as the actor's owner."""
+    tenant, link = actor["tenant"], actor["link"]
+    depth = int(context.get(LINK_DEPTH) or 0) + 1
+    target = store.find_actor(tenant, link)
+    problem = None
+    if target is None:
+        problem = f"No actor with id or alias {link!r} (any more)."
+    elif depth > MAX_LINK_DEPTH:
+        problem = f"Not sent: the event has already come through {MAX_LINK_DEPTH} links."
+    elif (target["owner"] != actor["owner"] and store.permissions.level(
+            "actor", tenant, target["id"], actor["owner"]) < PermissionLevel.EXECUTE):
+        problem = f"The owner {actor['owner']!r} no longer holds EXECUTE on {link!r}."
+    if problem:
+        store.events.record_link(actor["id"], event, link, EventStatus.FAILED, message=problem)
+        return None
+    execution = store.executions.submit(target, {
+        "id": new_id(), "executor": actor["owner"], "content_type": str(ContentType.JSON),
+        "environment": {LINK_DEPTH: str(depth)},
+    }, json.dumps(event).encode())
+    store.events.record_link(actor["id"], event, target["id"], EventStatus.SUBMITTED,
+                             execution_id=execution["id"])
+    return execution
+
+
+# -- webhook delivery ------------------------------------------------------------
+def deliver(store, config, event_id: str, post: Callable = requests.post,
+            clock: Callable[[], float] = time.time) -> Optional[str]:
+    """One attempt at a webhook event; its new status (None if already settled or gone)."""
+    record = store.events.get(event_id)
+    if record is None or record["status"] in (EventStatus.DELIVERED, EventStatus.FAILED):
+        return None
+    number = len(record.get("attempts") or []) + 1
+    attempt = {"attempt": number, "time": now_iso(), "status_code": None}
+    try:
+        response = post(record["target"], json=record["event"], timeout=config.webhook_timeout,
+                        headers={"User-Agent": "actors-events"})
+        attempt["status_code"] = response.status_code
+        delivered = 200 <= response.status_code < 300
+        if not delivered:
+            attempt["error"] = f"HTTP {response.status_code}"
+    except requests.RequestException as error:
+        delivered, attempt["error"] = False, f"{type(error).__name__}: {error}"
+    if delivered:
+        status, next_due = EventStatus.DELIVERED, None
+    elif number >= config.webhook_max_attempts:
+        status, next_due = EventStatus.FAILED, None
+    else:
+        backoff = config.webhook_backoff or (1,)
+        delay = float(backoff[min(number - 1, len(backoff) - 1)])
+        attempt["next_delay"] = delay
+        status, next_due = EventStatus.RETRYING, clock() + delay
+    store.events.record_attempt(event_id, attempt, status, next_due)
+    return status
+
+
+def release_due(store, clock: Callable[[], float] = time.time) -> list:
+    """Queue a delivery for every webhook event whose retry (or lost attempt) is due."""
+    released = store.events.claim_due(clock(), DELIVERY_LEASE)
+    for event_id in released:
+        store.events.enqueue_delivery(event_id)
+    return released
+
+
+def deliver_webhook(event_id: str) -> Optional[str]:
+    """The RQ entry point (``actors-events`` queue)."""
+    from .runner import current_spawner
+
+    spawner = current_spawner()
+    return deliver(spawner.store, spawner.config, event_id)
