@@ -18,13 +18,15 @@ from ..models import ExecutionStatus, now_iso
 from . import keys
 from .records import decode, decode_many, encode, ordered
 from .revocations import RevokedTokens
+from .indexes import index_submitted, tenant_of, unindex_executions
 from .work import WorkQueue, dispatch_queue
 
 INTERNAL_FIELDS = ("sequence", "environment", "spawner", "queue", "log_ex", "token_id",
                    "token_expires")
 
 _CLAIM = """
--- KEYS: mailbox, running-set; ARGV: execution key prefix, fields json
+-- KEYS: mailbox, running-set, SUBMITTED status set, RUNNING status set
+-- ARGV: execution key prefix, fields json
 while true do
   local popped = redis.call('ZPOPMIN', KEYS[1])
   if #popped == 0 then return nil end
@@ -34,24 +36,30 @@ while true do
     local fields = cjson.decode(ARGV[2])
     for name, value in pairs(fields) do redis.call('HSET', key, name, value) end
     redis.call('SADD', KEYS[2], eid)
+    redis.call('SREM', KEYS[3], eid)
+    redis.call('SADD', KEYS[4], eid)
     return eid
   end
 end
 """
 
 _CANCEL = """
--- KEYS: mailbox, execution, done signal; ARGV: execution id, fields json
+-- KEYS: mailbox, execution, done signal, SUBMITTED status set, COMPLETE status set
+-- ARGV: execution id, fields json
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 local fields = cjson.decode(ARGV[2])
 for name, value in pairs(fields) do redis.call('HSET', KEYS[2], name, value) end
+redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('SADD', KEYS[5], ARGV[1])
 redis.call('RPUSH', KEYS[3], 'done')
 redis.call('EXPIRE', KEYS[3], 600)
 return 1
 """
 
 _FINISH = """
--- KEYS: execution, totals, running-set, done signal
--- ARGV: execution id, fields json, cpu, io, runtime, gpu seconds
+-- KEYS: execution, totals, running-set, done signal, RUNNING status set, final status set,
+--       exit-code index
+-- ARGV: execution id, fields json, cpu, io, runtime, gpu seconds, exit code ('' for none)
 if redis.call('HGET', KEYS[1], 'status') ~= '"RUNNING"' then return 0 end
 local fields = cjson.decode(ARGV[2])
 for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
@@ -61,6 +69,9 @@ redis.call('HINCRBY', KEYS[2], 'total_io', ARGV[4])
 redis.call('HINCRBYFLOAT', KEYS[2], 'total_runtime', ARGV[5])
 redis.call('HINCRBYFLOAT', KEYS[2], 'total_gpu_seconds', ARGV[6])
 redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('SREM', KEYS[5], ARGV[1])
+redis.call('SADD', KEYS[6], ARGV[1])
+if ARGV[7] ~= '' then redis.call('ZADD', KEYS[7], ARGV[7], ARGV[1]) end
 redis.call('RPUSH', KEYS[4], 'done')
 redis.call('EXPIRE', KEYS[4], 600)
 return 1
@@ -94,6 +105,7 @@ class ExecutionStore:
                       message_received_time=now_iso(), sequence=sequence,
                       queue=actor["queue"], log_ex=actor.get("log_ex"))
         eid = record["id"]
+        tenant = tenant_of(self.redis, actor["id"])
         with self.redis.pipeline() as pipe:
             pipe.multi()
             pipe.hset(keys.execution(eid), mapping=encode(record))
@@ -101,6 +113,7 @@ class ExecutionStore:
             pipe.zadd(keys.actor_executions(actor["id"]), {eid: sequence})
             pipe.zadd(keys.mailbox(actor["id"]), {eid: sequence})
             pipe.sadd(keys.MAILBOXES, actor["id"])
+            index_submitted(pipe, record, tenant)
             self.work.enqueue_drain(actor["id"], dispatch_queue(actor), pipeline=pipe)
             pipe.execute()
         return _public(record)
@@ -148,7 +161,9 @@ class ExecutionStore:
         """Take the actor's oldest waiting execution for this worker; its id or ``None``."""
         fields = encode({"status": str(ExecutionStatus.RUNNING), "worker_id": worker_id,
                          "spawner": spawner})
-        eid = self._claim(keys=[keys.mailbox(actor_id), keys.spawner_running(spawner)],
+        eid = self._claim(keys=[keys.mailbox(actor_id), keys.spawner_running(spawner),
+                                keys.executions_by_status(ExecutionStatus.SUBMITTED.value),
+                                keys.executions_by_status(ExecutionStatus.RUNNING.value)],
                           args=[keys.execution(""), json.dumps(fields)])
         return eid.decode() if eid else None
 
@@ -160,7 +175,9 @@ class ExecutionStore:
         fields = encode({"status": str(ExecutionStatus.COMPLETE), "finish_time": now_iso(),
                          "status_message": "Cancelled before it started."})
         done = self._cancel(keys=[keys.mailbox(actor_id), keys.execution(execution_id),
-                                  keys.done_signal(execution_id)],
+                                  keys.done_signal(execution_id),
+                                  keys.executions_by_status(ExecutionStatus.SUBMITTED.value),
+                                  keys.executions_by_status(ExecutionStatus.COMPLETE.value)],
                             args=[execution_id, json.dumps(fields)])
         return bool(done)
 
@@ -189,11 +206,15 @@ class ExecutionStore:
         fields = dict(fields, status=str(status), finish_time=now_iso())
         cpu, io, runtime = (int(fields.get("cpu") or 0), int(fields.get("io") or 0),
                             float(fields.get("runtime") or 0))
+        exit_code = fields.get("exit_code")
         done = self._finish(
             keys=[keys.execution(eid), keys.actor_totals(execution["actor_id"]),
-                  keys.spawner_running(execution.get("spawner") or ""), keys.done_signal(eid)],
+                  keys.spawner_running(execution.get("spawner") or ""), keys.done_signal(eid),
+                  keys.executions_by_status(ExecutionStatus.RUNNING.value),
+                  keys.executions_by_status(str(status)), keys.EXECUTIONS_BY_EXIT_CODE],
             args=[eid, json.dumps(encode(fields)), cpu, io, runtime,
-                  runtime * len(fields.get("gpus") or execution.get("gpus") or [])],
+                  runtime * len(fields.get("gpus") or execution.get("gpus") or []),
+                  "" if exit_code is None else int(exit_code)],
         )
         with self.redis.pipeline() as pipe:
             for key in (keys.logs(eid), keys.message(eid), keys.results(eid)):
@@ -235,12 +256,14 @@ class ExecutionStore:
     # -- removal ---------------------------------------------------------
     def delete_for_actor(self, actor_id: str) -> None:
         ids = self.ids_for_actor(actor_id)
+        tenant = tenant_of(self.redis, actor_id)
         with self.redis.pipeline() as pipe:
             for eid in ids:
                 pipe.delete(keys.execution(eid), keys.message(eid), keys.logs(eid),
                             keys.results(eid), keys.kill_request(eid), keys.done_signal(eid))
             pipe.delete(keys.actor_executions(actor_id), keys.mailbox(actor_id))
             pipe.srem(keys.MAILBOXES, actor_id)
+            unindex_executions(pipe, actor_id, ids, tenant)
             pipe.execute()
 
     def actors_with_mail(self) -> list:

@@ -198,6 +198,31 @@ def revoked_token(token_id: str) -> str:
     return f"{PREFIX}revoked-token:{_part(token_id)}"
 
 
+# -- search indexes (maintained by the execution store; read by store/search.py) ----
+
+def actor_executions_by_time(actor_id: str) -> str:
+    """Sorted set: the actor's execution ids scored by message_received_time (epoch seconds)."""
+    return f"{PREFIX}actor:{actor_id}:executions:by-time"
+
+
+def executions_by_status(status: str) -> str:
+    """Set: every execution id currently in this status (intersected with readable actors)."""
+    return f"{PREFIX}executions:status:{status}"
+
+
+def tenant_executions_by_time(tenant: str) -> str:
+    """Sorted set: every execution id of the tenant scored by message_received_time."""
+    return f"{PREFIX}tenant:{_part(tenant)}:executions:by-time"
+
+
+EXECUTIONS_BY_EXIT_CODE = f"{PREFIX}executions:exit-code"  # sorted set: finished id -> exit code
+
+
+def search_scratch(token: str) -> str:
+    """Sorted set with expiry: one search's intermediate candidate set."""
+    return f"{PREFIX}search:scratch:{token}"
+
+
 # -- events and cron (docs/events.md) -----------------------------------------
 CRON_DUE = f"{PREFIX}cron"  # sorted set: actor ids with cron on, scored by cron_next_ex (epoch)
 WEBHOOKS_PENDING = f"{PREFIX}webhooks:pending"  # sorted set: event ids, scored by next attempt
