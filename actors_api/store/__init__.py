@@ -17,6 +17,7 @@ from .logs import LogStore
 from .nonces import NonceStore
 from .permissions import PermissionStore
 from .revocations import RevokedTokens
+from .search import SearchStore
 from .slots import SlotLeases
 from .work import WorkQueue
 from .workers import WorkerStore
@@ -40,6 +41,7 @@ class Store:
         self.nonces = NonceStore(redis)
         self.configs = ConfigStore(redis)
         self.revoked_tokens = RevokedTokens(redis)
+        self.search = SearchStore(redis)
         self.events = EventStore(redis)
         self.cron = CronIndex(redis)
 

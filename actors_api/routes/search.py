@@ -1,0 +1,81 @@
+"""Searching actors, executions, workers and logs: ``GET /actors/search/{kind}``.
+
+Only what the caller may READ is ever searched: the actors of their tenant that
+they own or that were shared with them or with ``ABACO_WORLD`` (admins: all of
+the tenant's), and the executions, workers and logs of those actors. The query
+language is in schemas/search.py; how executions are found fast, in store/search.py.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from ..auth import current_identity
+from ..casing import to_snake
+from ..context import get_config, get_store
+from ..errors import NotFound, ok
+from ..schemas.actor import DEFAULTS as ACTOR_DEFAULTS
+from ..schemas.search import KINDS, parse_query
+from ..store.actors import FIELD_ORDER as ACTOR_FIELDS
+from ..store.search import EXECUTION_SEARCH_FIELDS, filter_records
+from ..store.workers import FIELD_ORDER as WORKER_FIELDS
+
+bp = Blueprint("search", __name__)
+
+LOG_FIELDS = ("execution_id", "actor_id", "logs")
+
+
+def searchable_fields(kind: str) -> tuple:
+    if kind == "actors":
+        return tuple(ACTOR_FIELDS) + tuple(f for f in ACTOR_DEFAULTS if f not in ACTOR_FIELDS)
+    return {"executions": EXECUTION_SEARCH_FIELDS, "workers": WORKER_FIELDS + ("slot",),
+            "logs": LOG_FIELDS}[kind]
+
+
+def readable_actor_ids(store, identity) -> set:
+    """Ids of the actors of the caller's tenant they hold at least READ on."""
+    tenant_ids = store.actors.ids_in_tenant(identity.tenant)
+    if identity.is_admin:
+        ids = tenant_ids
+    else:
+        ids = (store.actors.owned_ids(identity.tenant, identity.username)
+               | store.permissions.granted("actor", identity.tenant, identity.username))
+        ids &= tenant_ids
+    if identity.actor_scope:
+        ids &= {identity.actor_scope}
+    return ids
+
+
+@bp.get("/actors/search/<kind>")
+def search(kind):
+    if kind not in KINDS:
+        raise NotFound(f"Cannot search {kind!r}: search one of {', '.join(KINDS)} "
+                       f"(GET /actors/search/executions?status.eq=COMPLETE).")
+    camel = get_config().case == "camel"
+    query = parse_query(kind, request.args, searchable_fields(kind), to_snake if camel else None)
+    store = get_store()
+    actor_ids = readable_actor_ids(store, current_identity())
+    if kind == "executions":
+        total, page = store.search.executions(actor_ids, query, current_identity().tenant)
+    elif kind == "logs":
+        total, page = store.search.logs(actor_ids, query)
+    elif kind == "actors":
+        total, page = filter_records(store.actors.list(actor_ids), query)
+    else:
+        total, page = filter_records(_workers(store, actor_ids, query), query)
+    result = {
+        "_metadata": {"total_count": total, "records_skipped": query.skip,
+                      "record_limit": query.limit, "count_returned": len(page)},
+        "search": page,
+    }
+    return ok(result, f"Search of {kind} completed successfully.")
+
+
+def _workers(store, actor_ids: set, query) -> list:
+    """The workers of the readable actors (only those an ``actor_id`` eq/in names, if any)."""
+    for condition in query.conditions:
+        if condition.path == ("actor_id",) and condition.op in ("eq", "in"):
+            actor_ids = actor_ids & set(condition.values)
+    workers = []
+    for actor_id in sorted(actor_ids):
+        workers.extend(store.workers.list_for_actor(actor_id))
+    return sorted(workers, key=lambda w: (w.get("create_time") or "", w.get("id") or ""))
