@@ -90,6 +90,15 @@ class CronScheduleField(fields.String):
         return text.strip()
 
 
+class WebhookUrl(fields.Url):
+    """An http(s) URL; an empty string clears it (as a form field sends "no webhook")."""
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if isinstance(value, str) and not value.strip():
+            return None
+        return super().deserialize(value, attr, data, **kwargs)
+
+
 class ActorSchema(Schema):
     image = fields.String(required=True, validate=validate.Length(min=1, max=512))
     name = fields.String(allow_none=True, validate=validate.Length(max=256))
@@ -111,7 +120,7 @@ class ActorSchema(Schema):
     gpu_memory_min = fields.Integer(allow_none=True, validate=validate.Range(min=0))
     # Events (docs/events.md): checked against the store in routes/actors.py.
     link = fields.String(allow_none=True, validate=validate.Length(max=256))
-    webhook = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False,
+    webhook = WebhookUrl(allow_none=True, schemes={"http", "https"}, require_tld=False,
                          error_messages={"invalid": "Must be an http:// or https:// URL."})
     cron_schedule = CronScheduleField(allow_none=True)
     cron_on = fields.Boolean()

@@ -48,9 +48,12 @@ def test_cycles_of_links_are_refused(http, alice):
     assert via_alias.status_code == 400 and "cycle" in via_alias.json["message"]
 
 
-def test_a_bad_webhook_url_is_a_400(http, alice):
+def test_a_bad_webhook_url_is_a_400_and_an_empty_one_clears_it(http, alice):
     response = http.post("/actors", headers=alice, json={"image": "x/y", "webhook": "ftp://x"})
     assert response.status_code == 400 and "webhook" in response.json["message"]
+    actor = _create(http, alice, webhook="http://127.0.0.1:8080/hook")
+    cleared = http.put(f"/actors/{actor['id']}", headers=alice, data={"image": "x/y", "webhook": ""})
+    assert cleared.status_code == 200 and cleared.json["result"]["webhook"] is None
 
 
 def test_an_execution_event_becomes_a_json_message_to_the_linked_actor(http, alice, config, store):
