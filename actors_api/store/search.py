@@ -60,6 +60,8 @@ class SearchStore:
         actor_ids, statuses, received, exit_codes, rest = self._plan(set(actor_ids), query)
         if not actor_ids or statuses == set():
             return 0, []
+        # Reading every actor of the tenant: start from the tenant's index, no union. (An
+        # actor created meanwhile is not readable; records are checked against actor_ids.)
         whole_tenant = tenant is not None and len(actor_ids) > 1 and actor_ids >= {
             m.decode() for m in self.redis.smembers(keys.tenant_actors(tenant))}
         scratch = keys.search_scratch(uuid.uuid4().hex)
@@ -75,6 +77,13 @@ class SearchStore:
                 else:
                     pipe.zunionstore(scratch, by_time)
                     source = scratch
+                for low, high in received:  # first: a time range is usually the narrowest
+                    if source != scratch:
+                        pipe.zrangestore(scratch, source, low, high, byscore=True)
+                        source = scratch
+                    else:
+                        pipe.zremrangebyscore(scratch, "-inf", _below(low))
+                        pipe.zremrangebyscore(scratch, _above(high), "+inf")
                 if statuses is not None:
                     # Intersect with each status set apart: each walks only the candidates.
                     parts = helpers[:len(statuses)]
@@ -82,12 +91,6 @@ class SearchStore:
                         pipe.zinterstore(part, {source: 1, keys.executions_by_status(status): 0})
                     pipe.zunionstore(scratch, parts)
                     source = scratch
-                if received and source != scratch:
-                    pipe.zunionstore(scratch, [source])
-                    source = scratch
-                for low, high in received:
-                    pipe.zremrangebyscore(scratch, "-inf", _below(low))
-                    pipe.zremrangebyscore(scratch, _above(high), "+inf")
                 if exit_codes:
                     codes = helpers[-1]
                     pipe.zinterstore(codes, {source: 0, keys.EXECUTIONS_BY_EXIT_CODE: 1})
@@ -109,9 +112,10 @@ class SearchStore:
         if not rest:
             total = replies[-2] if query.limit else replies[-1]
             ids = [m.decode() for m in replies[-1]] if query.limit else []
-            return total, self._records(ids)
+            return total, [r for r in self._records(ids) if r["actor_id"] in actor_ids]
         ids = [m.decode() for m in replies[-1]]
-        return self._filter(self._record_batches(ids, _prefilter(query)), query)
+        records = self._record_batches(ids, _prefilter(query))
+        return self._filter((r for r in records if r["actor_id"] in actor_ids), query)
 
     def _plan(self, actor_ids: set, query):
         """Split the query into what the indexes answer and the conditions left for Python."""

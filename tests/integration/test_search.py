@@ -130,6 +130,13 @@ def test_operators_on_indexed_fields(world):
     assert w.ids("ana", query=f"message_received_time.lte={w.midpoint}") == [w.e_ok, w.e_one]
     between = f"message_received_time.between=2000-01-01,{w.midpoint}&exit_code.eq=1"
     assert w.ids("ana", query=between) == [w.e_one]
+    # one actor's index, and the whole tenant's (an admin), cut by time without a union
+    assert w.ids("ana", query=f"actor_id.eq={w.a1['id']}&message_received_time.gt={w.midpoint}"
+                 ) == [w.e_two, w.e_run]
+    assert w.ids("root", roles=("admin",), query=f"message_received_time.lt={w.midpoint}"
+                 "&message_received_time.gte=2000-01-01&status.eq=COMPLETE") == [w.e_ok, w.e_one]
+    assert set(w.ids("root", roles=("admin",), query=f"message_received_time.gt={w.midpoint}")) \
+        == {w.e_two, w.e_run, w.e_err, w.e_ben, w.e_world, w.e_private}
 
 
 def test_operators_evaluated_on_records(world):
