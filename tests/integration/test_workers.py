@@ -45,7 +45,12 @@ def test_concurrency_never_exceeds_max_workers(admin, environment, platform_dir)
         actor = admin.create_actor(SLEEP, queue=queue, max_workers=2)
         ids = [admin.send(actor["id"], "2") for _ in range(6)]
         executions = [admin.wait(actor["id"], e, timeout=120) for e in ids]
-        workers = admin.result(admin.get(f"/actors/{actor['id']}/workers"))
+        # a worker turns READY once its container is removed, just after the execution ends
+        def all_ready():
+            workers = admin.result(admin.get(f"/actors/{actor['id']}/workers"))
+            return workers if all(w["status"] == "READY" for w in workers) else None
+
+        workers = _wait_for(all_ready, 20, "every worker READY")
     finally:
         spawner.stop()
     assert [(e["status"], e["exit_code"]) for e in executions] == [("COMPLETE", 0)] * 6
