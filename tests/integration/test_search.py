@@ -36,8 +36,11 @@ class World:
                                                   tenant=tenant or self.tenant)}
 
     def actor(self, user, tenant=None, **fields):
-        response = self.http.post("/actors", json={"image": "abc/img", **fields},
-                                  headers=self.token(user, tenant=tenant))
+        """On a queue of its own (privileged users may choose one), so no spawner of the
+        session's other tests takes its executions: this test moves them itself."""
+        response = self.http.post("/actors", json={"image": "abc/img", "queue": self.tenant,
+                                                   **fields},
+                                  headers=self.token(user, ("privileged",), tenant=tenant))
         assert response.status_code == 200, response.json
         return response.json["result"]
 
