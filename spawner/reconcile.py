@@ -15,6 +15,7 @@ from actors_api.models import ExecutionStatus
 from actors_api.store.work import dispatch_queue
 
 from . import scheduling
+from . import events
 from .runner import ExecutionRun, Spawner
 from .runtimes import LABEL_EXECUTION
 
@@ -50,8 +51,11 @@ def reconcile(spawner: Spawner) -> list:
             continue
         execution = store.executions.get_internal(execution_id)
         if execution and execution["status"] == str(ExecutionStatus.RUNNING):
-            store.executions.finish(execution, ExecutionStatus.ERROR, spawner.config.log_ex,
-                                    status_message="The spawner stopped before the container started.")
+            reason = "The spawner stopped before the container started."
+            if store.executions.finish(execution, ExecutionStatus.ERROR, spawner.config.log_ex,
+                                       status_message=reason):
+                events.execution_finished(store, execution["actor_id"], execution,
+                                          ExecutionStatus.ERROR, None, reason)
             actor = store.actors.get(execution["actor_id"])
             if actor is not None:
                 store.work.enqueue_drain(actor["id"], dispatch_queue(actor))
