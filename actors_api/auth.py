@@ -149,26 +149,26 @@ def _redeem_once(store, nonce: dict) -> None:
 
 def load_alias(store, name: str, level: PermissionLevel) -> dict:
     """The tenant's alias if the caller holds ``level`` on the alias itself (not its actor)."""
-    identity = require_token("manage aliases")
-    alias = store.aliases.get(identity.tenant, name)
-    if alias is None:
-        raise NotFound(f"No alias {name!r}.")
-    have = resource_level(store, identity, "alias", alias, name)
-    if have < level:
-        raise _refuse(level, have, f"alias {name!r}")
-    return alias
+    return _load_named(store.aliases, "alias", "alias", "manage aliases", store, name, level)
 
 
 def load_config(store, name: str, level: PermissionLevel) -> dict:
     """The tenant's config (a secret's value hidden) if the caller holds ``level`` on it."""
-    identity = require_token("manage actor configs")
-    config = store.configs.get(identity.tenant, name)
-    if config is None:
-        raise NotFound(f"No actor config {name!r}.")
-    have = resource_level(store, identity, "config", config, name)
+    return _load_named(store.configs, "config", "actor config", "manage actor configs",
+                       store, name, level)
+
+
+def _load_named(records, kind: str, noun: str, purpose: str, store, name: str,
+                level: PermissionLevel) -> dict:
+    """A tenant-named resource (alias, config) that the caller holds ``level`` on."""
+    identity = require_token(purpose)
+    record = records.get(identity.tenant, name)
+    if record is None:
+        raise NotFound(f"No {noun} {name!r}.")
+    have = resource_level(store, identity, kind, record, name)
     if have < level:
-        raise _refuse(level, have, f"config {name!r}")
-    return config
+        raise _refuse(level, have, f"{kind} {name!r}")
+    return record
 
 
 # -- roles ---------------------------------------------------------------------------
