@@ -1,6 +1,6 @@
 """py-func: call one cloudpickled function and send back what it returned.
 
-The binary message is ``cloudpickle.dumps((fn, args, kwargs))`` (see
+The binary message is ``cloudpickle.dumps((fn, args, kwargs, sources))`` (see
 ``runtime_sdk.functions``). The return value goes back as one pickled result;
 if the call fails (or its message cannot be loaded, or the value cannot be
 sent) a pickled ``FunctionRaised`` goes back instead, the traceback is written
@@ -11,7 +11,8 @@ import sys
 import traceback
 
 from runtime_sdk import get_binary_message, send_python_result
-from runtime_sdk.functions import CALLER_PYTHON_VARIABLE, FunctionRaised, loads_call, python_version
+from runtime_sdk.functions import (CALLER_PYTHON_VARIABLE, FunctionRaised, format_exception,
+                                   loads_call, python_version)
 from runtime_sdk.results import MAX_RESULT_BYTES, dumps, send_bytes_result
 
 TRACEBACK_LIMIT = 32 * 1024  # keeps the failure marker well inside one result
@@ -41,14 +42,14 @@ def main():
         fail(ValueError("py-func needs a binary message: cloudpickle.dumps((fn, args, kwargs))"),
              "py-func received no binary message", exit_code=2)
     try:
-        fn, args, kwargs = loads_call(data)
+        fn, args, kwargs, sources = loads_call(data)
     except Exception as error:
         fail(error, "py-func could not load the call: " + traceback.format_exc()
              + (f"\n{mismatch}" if mismatch else ""), exit_code=2)
     try:
         value = fn(*args, **kwargs)
     except (Exception, SystemExit) as error:
-        fail(error, traceback.format_exc())
+        fail(error, format_exception(error, sources))
     try:
         send_python_result(value)
     except Exception as error:  # too large for one result, or not picklable

@@ -271,7 +271,7 @@ def test_project_functions_travel_by_value():
     assert by_value_modules(double) == [sys.modules[__name__]]
     assert by_value_modules(json.dumps) == []  # the standard library is in every image
     assert by_value_modules(cloudpickle.dumps) == []  # so are installed packages
-    fn, args, kwargs = pickle.loads(dumps_call(double, (4,), {}))
+    fn, args, kwargs, _sources = pickle.loads(dumps_call(double, (4,), {}))
     assert fn(*args) == 8
     assert __name__ not in cloudpickle.list_registry_pickle_by_value()
 
@@ -394,6 +394,25 @@ def test_the_functions_exception_is_raised_by_result(executor):
     with pytest.raises(ZeroDivisionError) as raised:
         future.result()
     assert "return a / b" in str(raised.value.__cause__)
+
+
+def reciprocal(x):
+    return 1 / x
+
+
+def test_the_remote_traceback_names_the_callers_file_and_line(executor):
+    """Whatever cloudpickle does with a pickled function's file name (3.1.3 writes
+    ``<dynamic-code>``), the traceback names this file, the line and its code."""
+    def outer(x):
+        return reciprocal(x) + 1
+    future = executor.submit(outer, 0)
+    with pytest.raises(ZeroDivisionError) as raised:
+        future.result()
+    text = str(raised.value.__cause__)
+    assert f'File "{__file__}"' in text and "<dynamic-code>" not in text
+    assert "return reciprocal(x) + 1" in text and "return 1 / x" in text
+    line = reciprocal.__code__.co_firstlineno + 1
+    assert f'line {line}, in reciprocal' in text
 
 
 def test_blocking_call_uses_a_synchronous_message(fake, executor):
