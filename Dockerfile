@@ -21,7 +21,7 @@ RUN python3 -m venv "$VIRTUAL_ENV"
 WORKDIR /opt/actors/src
 # .dockerignore keeps .venv, .git, caches and test data out of this copy.
 COPY . .
-RUN pip install ".[gpu]" && python3 -c "import actors_api, spawner, runtime_sdk" \
+RUN pip install ".[gpu]" && python3 -c "import actors_core, actors_api, spawner, actors_cli, runtime_sdk" \
  && echo 'actors:x:10001:10001:actors:/home/actors:/usr/sbin/nologin' >> /etc/passwd \
  && echo 'actors:x:10001:' >> /etc/group \
  && mkdir -p /home/actors && chown 10001:10001 /home/actors

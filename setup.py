@@ -27,5 +27,5 @@ setup(
         "test": ["pytest>=8,<9.3", "fakeredis[lua]>=2.20,<2.42", "pytest-timeout>=2.3,<2.5"],
         "gpu": ["nvidia-ml-py>=12"],
     },
-    entry_points={"console_scripts": ["actors=actors_api.cli:main"]},
+    entry_points={"console_scripts": ["actors=actors_cli.main:main"]},
 )

@@ -10,7 +10,7 @@ from typing import Optional
 
 from flask import Flask
 
-from .config import Config
+from actors_core.config import Config
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -21,10 +21,11 @@ CORS_HEADERS = {
 
 
 def create_app(config: Optional[Config] = None, store=None) -> Flask:
+    from actors_core.store import Store
+
     from .auth import authenticate
     from .errors import register_error_handlers
     from .routes import BLUEPRINTS
-    from .store import Store
 
     config = config or Config.from_env()
     app = Flask(__name__)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
+from actors_core.enums import PermissionLevel
+from actors_core.store.nonces import Redemption
+from actors_core.tokens import Identity, TokenError, verify
+
 from .errors import Forbidden, NotFound, Unauthorized
-from .models import PermissionLevel
 from .schemas.actor import DEFAULTS
-from .store.nonces import Redemption
-from .tokens import Identity, TokenError, verify
 
 READ, EXECUTE, UPDATE = PermissionLevel.READ, PermissionLevel.EXECUTE, PermissionLevel.UPDATE
 PRIVILEGED_FIELDS = ("privileged", "max_workers", "max_cpus", "mem_limit", "queue")

@@ -22,7 +22,7 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors_api.tokens import mint  # noqa: E402
+from actors_core.tokens import mint  # noqa: E402
 from tests.integration.platform import (ApiClient, ApiServer, RedisServer,  # noqa: E402
                                         SpawnerProcess, platform_environment)
 

@@ -30,14 +30,16 @@ from werkzeug.datastructures import MultiDict
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors_api import create_app  # noqa: E402
-from actors_api.config import Config  # noqa: E402
-from actors_api.models import ExecutionStatus, PermissionLevel, isoformat, new_id  # noqa: E402
 from actors_api.routes.search import searchable_fields  # noqa: E402
 from actors_api.schemas.search import parse_query  # noqa: E402
-from actors_api.store import Store, keys  # noqa: E402
-from actors_api.store.indexes import index_submitted  # noqa: E402
-from actors_api.store.records import encode  # noqa: E402
-from actors_api.tokens import mint  # noqa: E402
+from actors_core.config import Config  # noqa: E402
+from actors_core.enums import ExecutionStatus, PermissionLevel
+from actors_core.ids import new_id  # noqa: E402
+from actors_core.store import Store, keys  # noqa: E402
+from actors_core.store.indexes import index_submitted  # noqa: E402
+from actors_core.store.records import encode  # noqa: E402
+from actors_core.times import isoformat
+from actors_core.tokens import mint  # noqa: E402
 from tests.integration.platform import RedisServer  # noqa: E402
 
 TENANT = "bench"

@@ -12,8 +12,10 @@ import logging
 from datetime import datetime
 from typing import Optional
 
-from actors_api.cron import CronError, parse
-from actors_api.models import ContentType, isoformat, new_id, parse_iso, utcnow
+from actors_core.cron import CronError, parse
+from actors_core.enums import ContentType
+from actors_core.ids import new_id
+from actors_core.times import isoformat, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from actors_api.models import ContentType
+from actors_core.enums import ContentType
 
 BINARY_TARGET = "/_abaco_binary_data"
 RESULTS_TARGET = "/_abaco_results.sock"

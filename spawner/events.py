@@ -21,8 +21,10 @@ from typing import Callable, Optional
 
 import requests
 
-from actors_api.models import ContentType, PermissionLevel, new_id, now_iso
-from actors_api.store.events import EventStatus
+from actors_core.enums import ContentType, PermissionLevel
+from actors_core.ids import new_id
+from actors_core.store.events import EventStatus
+from actors_core.times import now_iso
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from actors_api.models import ExecutionStatus
-from actors_api.store.work import dispatch_queue
+from actors_core import scheduling
+from actors_core.enums import ExecutionStatus
+from actors_core.store.work import dispatch_queue
 
-from . import scheduling
 from . import events
 from .runner import ExecutionRun, Spawner
 from .runtimes import LABEL_EXECUTION

@@ -17,21 +17,22 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from actors_api.config import Config
-from actors_api.crypto import decrypt
-from actors_api.models import ActorStatus, ContentType, ExecutionStatus, new_id
-from actors_api.store import Store
-from actors_api.store.work import dispatch_queue
-from actors_api.tokens import mint
+from actors_core import scheduling
+from actors_core.config import Config
+from actors_core.crypto import decrypt
+from actors_core.enums import ActorStatus, ContentType, ExecutionStatus
+from actors_core.ids import new_id
+from actors_core.store import Store
+from actors_core.store.work import dispatch_queue
+from actors_core.tokens import mint
 
-from . import scheduling
 from . import events
 from .binary_pipe import BinaryPipe
-from .gpus import Gpu, GpuSampler, free_memory, requested_count
 from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
+from .gpus import Gpu, GpuSampler, free_memory, requested_count
 from .results import MAX_RESULT_BYTES, ResultsSocket
-from .runtimes import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_SPAWNER, Handle, ImageUnavailable,
-                       Mount, RunSpec, Runtime, StartFailed, make_runtime)
+from .runtimes import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_SPAWNER, Handle, ImageUnavailable, Mount,
+                       RunSpec, Runtime, StartFailed, make_runtime)
 from .runtimes.base import parse_state_time
 
 log = logging.getLogger(__name__)

@@ -22,13 +22,12 @@ import time
 import uuid
 from typing import Optional, Sequence
 
-from actors_api.config import Config
-from actors_api.store import Store
-from actors_api.models import now_iso
-from actors_api.store.events import WEBHOOK_QUEUE
-from actors_api.store.work import dispatch_queue, rq_queue_name
-
-from . import scheduling
+from actors_core import scheduling
+from actors_core.config import Config
+from actors_core.store import Store
+from actors_core.store.events import WEBHOOK_QUEUE
+from actors_core.store.work import dispatch_queue, rq_queue_name
+from actors_core.times import now_iso
 
 log = logging.getLogger("actors.spawner")
 
@@ -131,7 +130,7 @@ class Supervisor:
 
     def sweep(self, spawner) -> None:
         """Enqueue a drain for any actor of ours with waiting mail and a free worker slot,
-        then health-check and retire workers (spawner/scheduling.py decides which)."""
+        then health-check and retire workers (actors_core/scheduling.py decides which)."""
         executions = self.store.executions
         for actor_id in executions.actors_with_mail():
             actor = self.store.actors.get(actor_id)

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from spawner.scheduling import queue_status_message
+from actors_core.cron import next_ex_for
+from actors_core.enums import ActorStatus, PermissionLevel
+from actors_core.ids import new_id
+from actors_core.scheduling import queue_status_message
+from actors_core.store.work import dispatch_queue
 
 from ..auth import (READ, UPDATE, check_privileged_fields, current_identity, load_actor,
                     require_token)
 from ..context import get_config, get_store, request_fields
-from ..cron import next_ex_for
 from ..errors import APIError, Forbidden, ok
-from ..models import PermissionLevel
-from ..models import ActorStatus, new_id
 from ..schemas import load_or_400
-from ..store.work import dispatch_queue
 from ..schemas.actor import ActorSchema, ActorUpdateSchema, with_defaults
 from .events import check_link
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from spawner.scheduling import worker_capacity
+from actors_core.enums import ExecutionStatus
+from actors_core.scheduling import worker_capacity
+from actors_core.store.workers import WorkerStatus
 
 from ..auth import current_identity, require_token
 from ..context import get_config, get_store
 from ..errors import Forbidden, ok
-from ..models import ExecutionStatus
-from ..store.workers import WorkerStatus
 
 bp = Blueprint("admin", __name__)
 

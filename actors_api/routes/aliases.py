@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from actors_core.enums import PermissionLevel
+
 from ..auth import READ, UPDATE, current_identity, load_actor, load_alias, require_token
 from ..context import get_store, links, request_fields
 from ..errors import APIError, NotFound, ok
-from ..models import PermissionLevel
 from ..schemas import load_or_400
 from ..schemas.access import AliasSchema, AliasUpdateSchema
 from .permissions import list_permissions, share

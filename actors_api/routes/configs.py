@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from actors_core.crypto import SecretsUnavailable, encrypt
+from actors_core.enums import PermissionLevel
+
 from ..auth import READ, UPDATE, current_identity, load_actor, load_config, require_token
 from ..context import get_config, get_store, links, request_fields
-from ..crypto import SecretsUnavailable, encrypt
 from ..errors import APIError, NotFound, ok
-from ..models import PermissionLevel
 from ..schemas import load_or_400
 from ..schemas.access import ConfigSchema, ConfigUpdateSchema
 from .permissions import list_permissions, share

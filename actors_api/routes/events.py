@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from actors_core.enums import PermissionLevel
+
 from ..auth import READ, current_identity, load_actor
 from ..context import get_store
 from ..errors import APIError, Forbidden, ok
-from ..models import PermissionLevel
 
 bp = Blueprint("events", __name__)
 MAX_LINK_HOPS = 32  # a chain of links longer than this is refused as if it were a cycle

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from actors_core.enums import ExecutionStatus
+
 from ..auth import READ, UPDATE, load_actor
 from ..context import get_config, get_store, links
 from ..errors import NotFound, ok
-from ..models import ExecutionStatus
 
 bp = Blueprint("executions", __name__)
 

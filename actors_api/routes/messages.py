@@ -5,10 +5,12 @@ import json
 
 from flask import Blueprint, Response, current_app, request
 
+from actors_core.enums import ContentType
+from actors_core.ids import new_id
+
 from ..auth import EXECUTE, READ, UPDATE, current_identity, load_actor
 from ..context import get_config, get_store, links
 from ..errors import APIError, envelope, ok
-from ..models import ContentType, new_id
 
 bp = Blueprint("messages", __name__)
 

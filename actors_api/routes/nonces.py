@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from ..auth import READ, UPDATE, current_identity, load_actor, load_alias, require_token
-from ..auth import actor_level, resource_level
+from actors_core.ids import new_id
+from actors_core.store.nonces import public
+
+from ..auth import (READ, UPDATE, actor_level, current_identity, load_actor, load_alias,
+                    require_token, resource_level)
 from ..context import get_store, links, request_fields
 from ..errors import NotFound, ok
-from ..models import new_id
 from ..schemas import load_or_400
 from ..schemas.access import NonceSchema
-from ..store.nonces import public
 
 bp = Blueprint("nonces", __name__)
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
+from actors_core.store.actors import FIELD_ORDER as ACTOR_FIELDS
+from actors_core.store.search import EXECUTION_SEARCH_FIELDS, filter_records
+from actors_core.store.workers import FIELD_ORDER as WORKER_FIELDS
+
 from ..auth import current_identity
 from ..casing import to_snake
 from ..context import get_config, get_store
 from ..errors import NotFound, ok
 from ..schemas.actor import DEFAULTS as ACTOR_DEFAULTS
 from ..schemas.search import KINDS, parse_query
-from ..store.actors import FIELD_ORDER as ACTOR_FIELDS
-from ..store.search import EXECUTION_SEARCH_FIELDS, filter_records
-from ..store.workers import FIELD_ORDER as WORKER_FIELDS
 
 bp = Blueprint("search", __name__)
 

@@ -1,9 +1,9 @@
-"""An actor's workers: its execution slots, as records (spawner/scheduling.py decides)."""
+"""An actor's workers: its execution slots, as records (actors_core/scheduling.py decides)."""
 from __future__ import annotations
 
 from flask import Blueprint, request
 
-from spawner import scheduling
+from actors_core import scheduling
 
 from ..auth import READ, UPDATE, load_actor
 from ..context import get_config, get_store, request_fields

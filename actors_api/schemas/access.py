@@ -5,7 +5,8 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from ..models import PermissionLevel
+from actors_core.enums import PermissionLevel
+
 from .actor import StringList
 
 # Unreserved URL characters (RFC 3986): an alias or config name is used as a path segment.

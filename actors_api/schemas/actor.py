@@ -6,8 +6,7 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from ..cron import CronError
-from ..cron import parse as parse_cron
+from actors_core.cron import CronError, parse as parse_cron
 
 MEM_LIMIT = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -77,7 +76,7 @@ class GpuCount(fields.Field):
 
 
 class CronScheduleField(fields.String):
-    """``"<start: YYYY-MM-DD HH | now> + <n> <unit>"``, checked here (see actors_api/cron.py)."""
+    """``"<start: YYYY-MM-DD HH | now> + <n> <unit>"``, checked here (see actors_core/cron.py)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)

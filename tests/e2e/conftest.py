@@ -55,7 +55,7 @@ def docker_client():
 def actors_command() -> list:
     """The installed ``actors`` script next to this interpreter, else the module."""
     script = Path(sys.executable).parent / "actors"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "actors_api.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "actors_cli.main"]
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from actors_api.tokens import mint
+from actors_core.tokens import mint
 
 from .platform import (ApiClient, ApiServer, RedisServer, SpawnerProcess, docker_available,
                        platform_environment, redis_available)

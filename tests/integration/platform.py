@@ -56,7 +56,7 @@ class ApiServer:
 
     def __init__(self, environment: dict):
         from actors_api import create_app
-        from actors_api.config import Config
+        from actors_core.config import Config
 
         saved = dict(os.environ)
         os.environ.update(environment)
@@ -83,7 +83,7 @@ class SpawnerProcess:
         self.name = name
         self.log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "actors_api.cli", "spawner", "--queues", queues,
+            [sys.executable, "-m", "actors_cli.main", "spawner", "--queues", queues,
              "--slots", str(slots), "--name", name],
             env=environment, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)

@@ -5,7 +5,7 @@ import time
 
 import jwt
 
-from actors_api.tokens import mint
+from actors_core.tokens import mint
 
 from .conftest import ECHO
 from .platform import ApiClient

@@ -13,7 +13,7 @@ import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from actors_api.models import parse_iso
+from actors_core.times import parse_iso
 
 from .conftest import ECHO
 from .platform import ApiClient, SpawnerProcess, free_port

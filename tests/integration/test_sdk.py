@@ -15,7 +15,7 @@ import cloudpickle
 import pytest
 from werkzeug.serving import make_server
 
-from actors_api.tokens import mint
+from actors_core.tokens import mint
 from runtime_sdk.client import Client
 from runtime_sdk.executor import ActorExecutor
 from runtime_sdk.functions import dumps_call

@@ -14,10 +14,12 @@ import pytest
 import redis as redis_lib
 
 from actors_api import create_app
-from actors_api.config import Config
-from actors_api.models import ExecutionStatus, PermissionLevel, isoformat, new_id, utcnow
-from actors_api.store import Store, keys
-from actors_api.tokens import mint
+from actors_core.config import Config
+from actors_core.enums import ExecutionStatus, PermissionLevel
+from actors_core.ids import new_id
+from actors_core.store import Store, keys
+from actors_core.times import isoformat, utcnow
+from actors_core.tokens import mint
 
 SECRET = "integration-search-secret-0123456789abcdef"
 

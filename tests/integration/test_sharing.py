@@ -9,7 +9,7 @@ import uuid
 import redis
 import requests
 
-from actors_api.tokens import mint
+from actors_core.tokens import mint
 
 from .conftest import ECHO, SLEEP
 from .platform import ApiClient

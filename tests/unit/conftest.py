@@ -5,9 +5,9 @@ import fakeredis
 import pytest
 
 from actors_api import create_app
-from actors_api.config import Config
-from actors_api.store import Store
-from actors_api.tokens import mint
+from actors_core.config import Config
+from actors_core.store import Store
+from actors_core.tokens import mint
 
 SECRET = "unit-tests-secret-0123456789abcdef0123"
 

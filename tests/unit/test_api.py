@@ -68,7 +68,7 @@ def test_owner_only_access_and_admin_sees_all(http, alice, config):
 
 
 def test_execution_token_reaches_only_its_actor(http, alice, config):
-    from actors_api.tokens import mint
+    from actors_core.tokens import mint
 
     mine, other = _create(http, alice), _create(http, alice)
     scoped = {"Authorization": f"Bearer {mint(config, 'alice', actor=mine['id'])}"}

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from actors_api.cron import CronError, parse
-from actors_api.models import isoformat, utcnow
+from actors_core.cron import CronError, parse
+from actors_core.times import isoformat, utcnow
 from spawner import cron
 
 T0 = datetime(2026, 3, 10, 14, 25, tzinfo=timezone.utc)

@@ -5,8 +5,8 @@ import json
 
 import requests
 
-from actors_api.config import Config
-from actors_api.models import ActorStatus, ExecutionStatus
+from actors_core.config import Config
+from actors_core.enums import ActorStatus, ExecutionStatus
 from spawner import events
 
 from .conftest import bearer

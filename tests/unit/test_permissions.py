@@ -8,10 +8,10 @@ import logging
 import pytest
 
 from actors_api import create_app
-from actors_api.config import Config
-from actors_api.crypto import SecretsUnavailable, decrypt
-from actors_api.models import ExecutionStatus
-from actors_api.tokens import mint
+from actors_core.config import Config
+from actors_core.crypto import SecretsUnavailable, decrypt
+from actors_core.enums import ExecutionStatus
+from actors_core.tokens import mint
 from spawner.runner import Spawner
 from spawner.runtimes.base import Handle, Runtime
 
@@ -417,8 +417,9 @@ def test_tenants_never_see_each_other(api, config):
 
 
 def test_bad_tenant_claims_are_401(api, config):
-    import jwt
     import time
+
+    import jwt
     for tenant in ("has space", "a:b", "x" * 65):
         token = jwt.encode({"sub": "a", "exp": int(time.time()) + 60, "tenant": tenant}, SECRET, "HS256")
         response = api("GET", "/actors", {"Authorization": f"Bearer {token}"})
@@ -477,7 +478,7 @@ def test_secret_configs_never_come_back(api, alice, config, store, caplog):
 def test_config_key_from_settings_or_derived(config, monkeypatch):
     from cryptography.fernet import Fernet
 
-    from actors_api.crypto import encrypt
+    from actors_core.crypto import encrypt
 
     token = encrypt(config, "x")
     assert decrypt(config, token) == "x"  # derived from the JWT secret

@@ -354,7 +354,7 @@ def test_a_dockerfile_without_a_command_is_unavailable(tmp_path):
 
 # -- building the runtime -----------------------------------------------------------
 def test_make_runtime_builds_the_process_runtime_from_config(tmp_path):
-    from actors_api.config import Config
+    from actors_core.config import Config
 
     config = Config(spawner_workdir=str(tmp_path), process_image_path=("/somewhere",))
 
@@ -366,7 +366,7 @@ def test_make_runtime_builds_the_process_runtime_from_config(tmp_path):
 
 def test_make_runtime_gives_docker_only_what_it_takes():
     pytest.importorskip("docker")
-    from actors_api.config import Config
+    from actors_core.config import Config
 
     client = object()
     runtime = make_runtime("docker", config=Config(), client=client)

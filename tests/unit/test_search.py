@@ -5,8 +5,8 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from actors_api.errors import APIError
-from actors_api.models import ExecutionStatus
 from actors_api.schemas.search import Condition, parse_query
+from actors_core.enums import ExecutionStatus
 
 from .conftest import bearer
 
@@ -138,7 +138,7 @@ def test_status_index_follows_every_transition(http, alice, store):
 
 def test_camel_case_field_names(store):
     from actors_api import create_app
-    from actors_api.config import Config
+    from actors_core.config import Config
 
     config = Config(jwt_secret="unit-tests-secret-0123456789abcdef0123", case="camel")
     http = create_app(config, store).test_client()

@@ -1,7 +1,8 @@
 """Status changes are atomic and happen once, whoever races for them."""
 from __future__ import annotations
 
-from actors_api.models import ExecutionStatus, new_id
+from actors_core.enums import ExecutionStatus
+from actors_core.ids import new_id
 
 
 def _actor(store, **fields):

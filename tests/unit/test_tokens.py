@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from actors_api.config import Config
-from actors_api.tokens import TokenError, mint, verify
+from actors_core.config import Config
+from actors_core.tokens import TokenError, mint, verify
 
 SECRET = "unit-tests-secret-0123456789abcdef0123"
 

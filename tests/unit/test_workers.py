@@ -5,10 +5,12 @@ import time
 
 import pytest
 
-from actors_api.tokens import mint
-from spawner import runner, scheduling
+from actors_core import scheduling
+from actors_core.tokens import mint
+from spawner import runner
 
 from .conftest import bearer
+
 
 def _actor(http, headers, **fields):
     response = http.post("/actors", json={"image": "actors/echo", **fields}, headers=headers)

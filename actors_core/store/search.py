@@ -21,10 +21,10 @@ from __future__ import annotations
 import uuid
 from typing import Iterable, Optional
 
-from ..models import ExecutionStatus
+from ..enums import ExecutionStatus
 from . import keys
-from .executions import FIELD_ORDER as EXECUTION_FIELDS
-from .executions import _public as public_execution  # the record as the API shows it
+from .executions import (FIELD_ORDER as EXECUTION_FIELDS,  # the record as the API shows it
+                         _public as public_execution)
 from .indexes import BATCH, epoch, index_submitted, tenant_of
 from .records import decode, decode_many
 

@@ -8,7 +8,7 @@ tenant. Deciding what a level allows is the API's business (``auth.py``).
 """
 from __future__ import annotations
 
-from ..models import PermissionLevel
+from ..enums import PermissionLevel
 from . import keys
 
 WORLD = "ABACO_WORLD"

@@ -172,9 +172,10 @@ class Component:
 
 
 def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[str], say) -> None:
-    from . import cli_config
-    from .config import Config
-    from .tokens import mint
+    from actors_core.config import Config
+    from actors_core.tokens import mint
+
+    from . import settings as cli_config
 
     data_dir.mkdir(parents=True, exist_ok=True)
     environment = dict(os.environ)
@@ -210,7 +211,7 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
     say(f"token:   {token}")
     say(f"CLI configured in {config_file}; data in {data_dir}")
 
-    executable = [sys.executable, "-m", "actors_api.cli"]
+    executable = [sys.executable, "-m", "actors_cli.main"]
     logs = data_dir / "logs"
     components = [
         Component("api", executable + ["serve", "--host", bind, "--port", str(port)], environment, logs),

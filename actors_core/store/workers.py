@@ -6,7 +6,7 @@ the slot's lease (BUSY while it runs, READY after), by ``POST .../workers``
 or lost workers). Every change that depends on the record's current status is
 a Lua script, so a sweep can never retire a worker that just became BUSY and a
 late finish never resurrects a deleted one. *When* a worker is made or retired
-is decided in ``spawner/scheduling.py``; this module only keeps the records.
+is decided in ``actors_core/scheduling.py``; this module only keeps the records.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import json
 import time
 from typing import Optional
 
-from ..models import now_iso
+from ..times import now_iso
 from . import keys
 from .records import decode, decode_many, encode, ordered
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from ..models import ExecutionStatus, now_iso
+from ..enums import ExecutionStatus
+from ..times import now_iso
 from . import keys
+from .indexes import index_submitted, tenant_of, unindex_executions
 from .records import decode, decode_many, encode, ordered
 from .revocations import RevokedTokens
-from .indexes import index_submitted, tenant_of, unindex_executions
 from .work import WorkQueue, dispatch_queue
 
 INTERNAL_FIELDS = ("sequence", "environment", "spawner", "queue", "log_ex", "token_id",

@@ -23,7 +23,7 @@ import json
 from datetime import datetime, timezone
 from typing import Iterable, Optional
 
-from ..models import ExecutionStatus
+from ..enums import ExecutionStatus
 from . import keys
 
 BATCH = 1000

@@ -13,7 +13,8 @@ from typing import Optional
 
 from rq import Queue
 
-from ..models import new_id, now_iso
+from ..ids import new_id
+from ..times import now_iso
 from . import keys
 from .records import decode, encode
 

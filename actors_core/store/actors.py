@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from ..models import ActorStatus, now_iso
+from ..enums import ActorStatus
+from ..times import now_iso
 from . import keys
 from .cron import CronIndex
 from .records import decode, decode_many, encode, ordered

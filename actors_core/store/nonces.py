@@ -10,7 +10,7 @@ import enum
 import json
 from typing import Optional
 
-from ..models import now_iso
+from ..times import now_iso
 from . import keys
 from .records import decode, decode_many, encode, ordered
 

@@ -1,6 +1,6 @@
 """Actor configs: named values given to the actors (ids or aliases) they list.
 
-A secret's value is stored as Fernet ciphertext (``actors_api.crypto``) and
+A secret's value is stored as Fernet ciphertext (``actors_core.crypto``) and
 only ever leaves this module through :meth:`ConfigStore.for_actor`, which the
 spawner calls to build ``_actor_configs``; every other read hides it.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Iterable, Optional
 
-from ..models import now_iso
+from ..times import now_iso
 from . import keys
 from .records import decode, decode_many, encode, ordered
 

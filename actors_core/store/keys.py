@@ -1,6 +1,6 @@
 """Every Redis key the platform uses, in one place (as RQ keeps its ``rq:`` prefixes).
 
-Nothing outside ``actors_api.store`` builds a key.
+Nothing outside ``actors_core.store`` builds a key.
 """
 PREFIX = "actors:"
 

@@ -32,12 +32,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from actors_api.schemas.actor import ActorSchema
 from runtime_sdk.client import ApiError, Client, snake_keys
 from runtime_sdk.errors import SynchronousTimeout
 from runtime_sdk.resources import FINISHED, Actor, Execution
 
-from . import cli_config
-from .schemas.actor import ActorSchema
+from . import settings as cli_config
 
 POLL_SECONDS = 0.25  # between looks at a running execution (status line, --follow)
 INTERRUPTED = 130  # exit status after Ctrl-C, as shells report it

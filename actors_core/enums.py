@@ -1,12 +1,7 @@
-"""Status values, ids and timestamps shared by the API and the spawner."""
+"""The status values and kinds shared by the API and the spawner: one enum for each."""
 from __future__ import annotations
 
 import enum
-import secrets
-import string
-from datetime import datetime, timezone
-
-_ALPHABET = string.ascii_letters + string.digits
 
 
 class ActorStatus(str, enum.Enum):
@@ -62,25 +57,3 @@ class ContentType(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-def new_id(length: int = 13) -> str:
-    """A short opaque id, in the style of Abaco's (not a UUID)."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def isoformat(moment: datetime) -> str:
-    """ISO 8601 UTC ending in Z, with microseconds."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def now_iso() -> str:
-    return isoformat(utcnow())
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

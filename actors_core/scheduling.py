@@ -21,8 +21,8 @@ import logging
 import time
 from typing import Iterable, Optional
 
-from actors_api.store.work import dispatch_queue
-from actors_api.store.workers import WorkerStatus
+from .store.work import dispatch_queue
+from .store.workers import WorkerStatus
 
 log = logging.getLogger(__name__)
 

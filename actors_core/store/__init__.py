@@ -5,8 +5,7 @@ from typing import Optional
 
 import redis as redis_lib
 
-from .actors import ActorStore
-from .actors import public as public_actor
+from .actors import ActorStore, public as public_actor
 from .aliases import AliasStore
 from .configs import ConfigStore
 from .cron import CronIndex

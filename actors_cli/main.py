@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .config import Config
+from actors_core.config import Config
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "actors"
 
@@ -29,7 +29,7 @@ def main():
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve(host, port):
     """Run the API with Flask's development server (use gunicorn in production)."""
-    from . import create_app
+    from actors_api import create_app
 
     app = create_app(_config())
     app.run(host=host, port=port, threaded=True, use_reloader=False)
@@ -74,7 +74,7 @@ def spawner(queues, slots, name, stop_mode, gpus):
 @click.option("--tenant", default=None)
 def token(user, roles, ttl, tenant):
     """Mint a bearer token signed with ACTORS_JWT_SECRET."""
-    from .tokens import TokenError, mint
+    from actors_core.tokens import TokenError, mint
 
     try:
         click.echo(mint(_config(), user, roles=roles, ttl=ttl, tenant=tenant))
@@ -100,8 +100,9 @@ def dev(host, port, slots, data_dir, runtime):
         raise click.ClickException(str(error))
 
 
-from . import cli_client  # noqa: E402  (the client commands: create, send, logs, ...)
-cli_client.register(main)
+from . import client_commands  # noqa: E402  (the client commands: create, send, logs, ...)
+
+client_commands.register(main)
 
 if __name__ == "__main__":
     main()

@@ -104,7 +104,7 @@ def next_ex_for(actor: dict, current: Optional[dict] = None,
     An unchanged schedule keeps the time already set, so replacing an actor for
     another reason neither skips nor repeats a firing.
     """
-    from .models import isoformat, utcnow
+    from .times import isoformat, utcnow
 
     text = actor.get("cron_schedule")
     if not text:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from ..models import parse_iso
+from ..times import parse_iso
 from . import keys
 
 _ADVANCE = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from ..models import now_iso
+from ..times import now_iso
 from . import keys
 from .records import decode, decode_many, encode, ordered
 
