@@ -24,7 +24,8 @@ setup(
         "fakeredis[lua]>=2.20,<2.42",  # actors dev falls back to it when no Redis server exists
     ],
     extras_require={
-        "test": ["pytest>=8,<9.3", "fakeredis[lua]>=2.20,<2.42", "pytest-timeout>=2.3,<2.5"],
+        "test": ["pytest>=8,<9.3", "fakeredis[lua]>=2.20,<2.42", "pytest-timeout>=2.3,<2.5",
+                 "import-linter>=2.1,<2.17"],  # lint-imports: the package rules in .importlinter
         "gpu": ["nvidia-ml-py>=12"],
     },
     entry_points={"console_scripts": ["actors=actors_cli.main:main"]},

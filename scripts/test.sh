@@ -14,6 +14,14 @@ bash "$ROOT/scripts/build-images.sh"
 # or Docker are missing: tests/integration/conftest.py turns that into a failure.
 export ACTORS_REQUIRE_INTEGRATION="${ACTORS_REQUIRE_INTEGRATION:-1}"
 
+# The package rules (.importlinter: the kernel imports neither side, the API and the
+# spawner never import each other, runtime_sdk nothing of the platform) fail the run first.
+echo "[test] .venv/bin/lint-imports"
+"$ROOT/.venv/bin/lint-imports" --no-cache </dev/null || {
+    echo "[test] FAILED: an import breaks the package rules in .importlinter (see docs/architecture.md)" >&2
+    exit 1
+}
+
 echo "[test] .venv/bin/python -m pytest $*"
 rc=0
 "$ROOT/.venv/bin/python" -m pytest "$@" </dev/null || rc=$?
