@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
+from actors_core.actor_fields import PRIVILEGED_FIELDS
 from actors_core.enums import PermissionLevel
 from actors_core.store.nonces import Redemption
 from actors_core.tokens import Identity, TokenError, verify
@@ -21,7 +22,6 @@ from .errors import Forbidden, NotFound, Unauthorized
 from .schemas.actor import DEFAULTS
 
 READ, EXECUTE, UPDATE = PermissionLevel.READ, PermissionLevel.EXECUTE, PermissionLevel.UPDATE
-PRIVILEGED_FIELDS = ("privileged", "max_workers", "max_cpus", "mem_limit", "queue")
 # Blueprints whose routes address one actor and so accept a nonce for that actor.
 NONCE_BLUEPRINTS = ("actors", "messages", "executions", "state")
 

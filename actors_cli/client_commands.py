@@ -32,7 +32,6 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from actors_api.schemas.actor import ActorSchema
 from runtime_sdk.client import ApiError, Client, snake_keys
 from runtime_sdk.errors import SynchronousTimeout
 from runtime_sdk.resources import FINISHED, Actor, Execution
@@ -42,10 +41,8 @@ from . import settings as cli_config
 POLL_SECONDS = 0.25  # between looks at a running execution (status line, --follow)
 INTERRUPTED = 130  # exit status after Ctrl-C, as shells report it
 
-ACTOR_FIELDS = ("id", "name", "image", "status", "status_message", "owner", "description",
-                "stateless", "token", "privileged", "queue", "max_workers", "mem_limit",
-                "max_cpus", "default_environment", "hints", "log_ex", "use_container_uid",
-                "revision", "create_time", "last_update_time")
+# ``actors show`` puts these first; the other fields follow in the server's order.
+ACTOR_SHOWN_FIRST = ("id", "name", "image", "status", "status_message", "owner")
 EXECUTION_FIELDS = ("id", "actor_id", "status", "status_message", "exit_code", "executor",
                     "worker_id", "content_type", "message_received_time", "start_time",
                     "finish_time", "runtime", "cpu", "io", "final_state")
@@ -158,9 +155,10 @@ def _seconds_between(start: Optional[str], end: Optional[str]) -> str:
 
 
 def _print_fields(record: dict, order: tuple) -> None:
-    """One ``name  value`` line per field, in ``order`` then the rest (links left out)."""
+    """One ``name  value`` line per field, in ``order`` then the rest as the server ordered
+    them (links left out)."""
     names = [name for name in order if name in record]
-    names += sorted(name for name in record if name not in order and not name.startswith("_"))
+    names += [name for name in record if name not in order and not name.startswith("_")]
     width = max((len(name) for name in names), default=0)
     console = _stdout()
     for name in names:
@@ -254,7 +252,7 @@ def _show_actor(actor: Actor, as_json: bool, quiet: bool, verb: str = "") -> Non
     else:
         if verb:
             _stderr().print(f"{verb} actor {actor.id}")
-        _print_fields(actor.attrs, ACTOR_FIELDS)
+        _print_fields(actor.attrs, ACTOR_SHOWN_FIRST)
 
 
 @click.command()
@@ -349,12 +347,9 @@ def update(actor_id, image, name, description, env, queue, max_workers, mem_limi
         fields["stateless"] = False
     if not fields and not env and not force:
         raise click.UsageError("nothing to change: give at least one option (see --help)")
+    # The PUT replaces the whole description; Actor.update sends every field not asked
+    # about back as it is, so nothing resets.
     actor = _client().actors.get(actor_id)
-    # The PUT replaces the whole description. Actor.update re-sends the fields the SDK knows;
-    # re-send any other field the server accepts as it is, so nothing not asked for resets.
-    for field in set(ActorSchema().fields) - set(fields):
-        if actor.attrs.get(field) is not None:
-            fields[field] = actor.attrs[field]
     if env:
         fields["default_environment"] = {**(actor.attrs.get("default_environment") or {}), **env}
     if force:

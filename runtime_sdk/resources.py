@@ -14,11 +14,13 @@ from .errors import SynchronousTimeout
 
 FINISHED = ("COMPLETE", "ERROR")
 
-# The fields a user sets when registering an actor: a PUT must send all of them
-# again, since the server resets what it is not given to the defaults.
-USER_FIELDS = ("image", "name", "description", "default_environment", "stateless", "privileged",
-               "max_workers", "mem_limit", "max_cpus", "hints", "queue", "log_ex", "token",
-               "use_container_uid", "gpus", "gpu_memory_min")
+# The fields of an actor that only the server sets. A PUT replaces the whole description
+# (what it is not given goes back to its default), so Actor.update sends back every other
+# field as it is now: a field the server gains later is kept without a change here. This
+# package imports nothing of the platform; a test checks this list against the one table
+# (actors_core/actor_fields.py).
+READ_ONLY_FIELDS = ("id", "owner", "status", "status_message", "cron_next_ex", "revision",
+                    "create_time", "last_update_time")
 
 SYNC_HTTP_TIMEOUT = 900.0  # above any server's sync wait: the server answers 408 first
 
@@ -104,7 +106,8 @@ class Actor(Model):
         if "image" not in self.attrs:  # built from an id alone: learn the current fields first
             self.reload()
         description = {name: value for name, value in self.attrs.items()
-                       if name in USER_FIELDS and value is not None}
+                       if name not in READ_ONLY_FIELDS and not name.startswith("_")
+                       and value is not None}
         description.update(fields)
         self.attrs = self.client.call("PUT", self.path, json=description)
         return self

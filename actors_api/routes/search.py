@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from actors_core.store.actors import FIELD_ORDER as ACTOR_FIELDS
+from actors_core.actor_fields import RESPONSE_ORDER as ACTOR_FIELDS
 from actors_core.store.search import EXECUTION_SEARCH_FIELDS, filter_records
 from actors_core.store.workers import FIELD_ORDER as WORKER_FIELDS
 
@@ -17,7 +17,6 @@ from ..auth import current_identity
 from ..casing import to_snake
 from ..context import get_config, get_store
 from ..errors import NotFound, ok
-from ..schemas.actor import DEFAULTS as ACTOR_DEFAULTS
 from ..schemas.search import KINDS, parse_query
 
 bp = Blueprint("search", __name__)
@@ -27,7 +26,7 @@ LOG_FIELDS = ("execution_id", "actor_id", "logs")
 
 def searchable_fields(kind: str) -> tuple:
     if kind == "actors":
-        return tuple(ACTOR_FIELDS) + tuple(f for f in ACTOR_DEFAULTS if f not in ACTOR_FIELDS)
+        return ACTOR_FIELDS
     return {"executions": EXECUTION_SEARCH_FIELDS, "workers": WORKER_FIELDS + ("slot",),
             "logs": LOG_FIELDS}[kind]
 

@@ -6,6 +6,7 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from actors_core import actor_fields
 from actors_core.cron import CronError, parse as parse_cron
 
 MEM_LIMIT = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
@@ -15,13 +16,9 @@ ENV_NAME = re.compile(r"^[^=\x00]+$")
 # Abaco's max_cpus is in nanoCPUs; values this large are read that way.
 NANO_CPUS_THRESHOLD = 1_000_000
 
-DEFAULTS = {
-    "name": None, "description": "", "default_environment": {}, "stateless": True,
-    "privileged": False, "max_workers": None, "mem_limit": None, "max_cpus": None,
-    "hints": [], "queue": "default", "log_ex": None, "token": False, "use_container_uid": False,
-    "gpus": 0, "gpu_memory_min": None,
-    "link": None, "webhook": None, "cron_schedule": None, "cron_on": True,
-}
+# What a registration (or a PUT, which replaces the description) starts from: the one
+# table in actors_core/actor_fields.py. ActorSchema validates exactly its settable fields.
+DEFAULTS = actor_fields.defaults()
 
 
 class JSONDict(fields.Dict):
@@ -99,6 +96,8 @@ class WebhookUrl(fields.Url):
 
 
 class ActorSchema(Schema):
+    """The settable fields of actors_core/actor_fields.py, each with its validation."""
+
     image = fields.String(required=True, validate=validate.Length(min=1, max=512))
     name = fields.String(allow_none=True, validate=validate.Length(max=256))
     description = fields.String(validate=validate.Length(max=4096))
@@ -136,7 +135,7 @@ class ActorUpdateSchema(ActorSchema):
 
 
 def with_defaults(loaded: dict) -> dict:
-    actor = dict(DEFAULTS)
+    actor = actor_fields.defaults()
     actor.update(loaded)
     for name in ("link", "webhook"):
         actor[name] = actor[name] or None  # "" clears it, as on a form

@@ -4,14 +4,16 @@ from __future__ import annotations
 import json
 from typing import Optional
 
+from .. import actor_fields
 from ..enums import ActorStatus
 from ..times import now_iso
 from . import keys
 from .cron import CronIndex
 from .records import decode, decode_many, encode, ordered
 
-# Fields the store keeps for its own bookkeeping and never returns.
-INTERNAL_FIELDS = ("consecutive_failures", "tenant")
+# Fields the store keeps for its own bookkeeping and never returns, and the order of the rest.
+INTERNAL_FIELDS = actor_fields.INTERNAL_FIELDS
+FIELD_ORDER = actor_fields.RESPONSE_ORDER
 
 _CREATE = """
 -- KEYS: actor, all actors, tenant's actors, owner's actors
@@ -141,14 +143,6 @@ class ActorStore:
             pipe.srem(keys.tenant_actors(tenant), actor_id)
             pipe.srem(keys.owned_actors(tenant, owner), actor_id)
             pipe.execute()
-
-
-FIELD_ORDER = ("id", "name", "owner", "image", "description", "status", "status_message",
-               "stateless", "default_environment", "privileged", "max_workers", "mem_limit",
-               "max_cpus", "hints", "queue", "log_ex", "token", "use_container_uid", "gpus",
-               "gpu_memory_min", "link", "webhook", "cron_schedule", "cron_on", "cron_next_ex",
-               "revision",
-               "create_time", "last_update_time")
 
 
 def public(record: dict) -> dict:
