@@ -50,7 +50,7 @@ def serve(host, port):
               "Default: ACTORS_GPUS, else none.")
 def spawner(queues, slots, name, stop_mode, gpus):
     """Take executions from the queue and run them as containers."""
-    from spawner.worker import Supervisor
+    from spawner.supervisor import Supervisor
 
     logging.basicConfig(level=logging.INFO, format="spawner %(levelname)s %(message)s")
     queue_list = [q.strip() for q in queues.split(",") if q.strip()]

@@ -27,6 +27,17 @@ class ExecutionStatus(str, enum.Enum):
         return self in (ExecutionStatus.COMPLETE, ExecutionStatus.ERROR)
 
 
+class WorkerStatus(str, enum.Enum):
+    """An actor's worker record (one per worker slot of the actor; docs/scheduling.md)."""
+
+    READY = "READY"  # idle: the next execution of the actor may run here
+    BUSY = "BUSY"  # running ``execution_id``
+    SHUTDOWN_REQUESTED = "SHUTDOWN_REQUESTED"  # deleted while BUSY: goes when its execution ends
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class PermissionLevel(enum.IntEnum):
     """Abaco's permission levels; each implies the ones below it."""
 

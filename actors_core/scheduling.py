@@ -1,30 +1,33 @@
-"""Every scheduling decision, in one module (docs/scheduling.md tells the story).
+"""Scheduling policy: pure decisions, no Redis, no queue (docs/scheduling.md tells the story).
 
-* How many executions of an actor may run at once: :func:`worker_capacity`.
-* When a worker appears: a drain takes the lowest free slot of the actor
-  (``store/slots.py``) and :func:`worker_started` records it; so workers are
-  added one by one while the mailbox grows, up to the capacity.
-* When a drain is worth enqueueing: :func:`needs_drain`.
-* When a worker goes: :func:`worker_finished` (after a ``DELETE``),
-  :func:`sweep_workers` (idle past ``ACTORS_WORKER_IDLE_SECONDS`` beyond the
-  kept minimum, above a lowered capacity, or lost with a dead spawner).
-* How many a ``POST .../workers {num}`` keeps: :func:`ensure_workers`.
+* Which queue an actor's work goes to: :func:`dispatch_queue`.
+* How many executions of an actor may run at once: :func:`worker_capacity`;
+  how many workers a ``POST .../workers {num}`` keeps: :func:`workers_to_keep`.
+* What a worker is called: :func:`worker_id` (and back, :func:`slot_of`).
+* Which idle workers go: :func:`retirements`.
 * Whether anyone serves an actor's queue: :func:`queue_status_message`.
+
+The parts that act on these decisions are beside what they act on: the
+store's records and leases (``store/workers.py``, ``store/slots.py``), the
+drain and release of one execution (``spawner/runner.py``) and the spawners'
+periodic sweep (``spawner/sweep.py``). The API imports this module for the
+same decisions.
 
 A worker is a record, not a process: an actor with no messages costs no
 running process, and a host's processes are its spawner's fixed ``--slots``.
-The API imports this module only for these pure decisions and store calls.
 """
 from __future__ import annotations
 
-import logging
-import time
-from typing import Iterable, Optional
+from typing import Optional
 
-from .store.work import dispatch_queue
-from .store.workers import WorkerStatus
+from .enums import WorkerStatus
 
-log = logging.getLogger(__name__)
+
+def dispatch_queue(actor: dict) -> str:
+    """GPU actors wait on their queue's GPU twin, which only spawners with GPUs serve."""
+    if actor.get("gpus") in (None, 0, "0"):
+        return actor["queue"]
+    return f"{actor['queue']}.gpu"
 
 
 def worker_capacity(actor: dict, config) -> int:
@@ -32,6 +35,11 @@ def worker_capacity(actor: dict, config) -> int:
     if not actor["stateless"]:
         return 1
     return int(actor.get("max_workers") or config.default_max_workers)
+
+
+def workers_to_keep(actor: dict, num: int, config) -> int:
+    """``POST .../workers {num}`` keeps ``num`` workers, never more than the capacity."""
+    return max(0, min(int(num), worker_capacity(actor, config)))
 
 
 def worker_id(actor_id: str, slot: int) -> str:
@@ -45,46 +53,6 @@ def slot_of(worker: Optional[str]) -> int:
         return max(int(str(worker).rsplit("-", 1)[-1]), 1)
     except ValueError:
         return 1
-
-
-def needs_drain(store, actor: dict, config) -> bool:
-    """Mail is waiting and one of the actor's worker slots is free."""
-    if not store.executions.has_waiting(actor["id"]):
-        return False
-    capacity = worker_capacity(actor, config)
-    return store.slots.busy(actor["id"], capacity) < capacity
-
-
-# -- a worker's life ------------------------------------------------------------
-def worker_started(store, actor_id: str, slot: int, host: str, execution_id: str) -> str:
-    """The holder of ``slot`` claimed an execution: its worker (new if need be) is BUSY."""
-    wid = worker_id(actor_id, slot)
-    store.workers.start(actor_id, wid, slot, host, execution_id)
-    return wid
-
-
-def worker_finished(store, actor_id: str, slot: int) -> bool:
-    """The execution ended: READY, or removed when a DELETE asked; True if it stays."""
-    return store.workers.finish(actor_id, worker_id(actor_id, slot))
-
-
-def ensure_workers(store, actor: dict, num: int, config) -> tuple:
-    """Keep at least ``num`` workers (capped at the capacity); returns (kept, created ids).
-
-    The number is remembered as the actor's minimum, which idle retirement
-    respects. Missing workers are made READY on the lowest slots without one;
-    they get a host when they first run.
-    """
-    kept = max(0, min(int(num), worker_capacity(actor, config)))
-    store.workers.set_minimum(actor["id"], kept)
-    existing = store.workers.list_for_actor(actor["id"], internal=True)
-    used = {w.get("slot") for w in existing}
-    created, slot = [], 1
-    while len(existing) + len(created) < kept:
-        if slot not in used and store.workers.create_idle(actor["id"], worker_id(actor["id"], slot), slot):
-            created.append(worker_id(actor["id"], slot))
-        slot += 1
-    return kept, created
 
 
 def retirements(workers: list, capacity: int, minimum: int, idle_seconds: float,
@@ -109,52 +77,6 @@ def retirements(workers: list, capacity: int, minimum: int, idle_seconds: float,
     return chosen
 
 
-def sweep_workers(store, config, host: str, queues: Iterable[str], now: Optional[float] = None) -> dict:
-    """One spawner's periodic pass over the workers of the actors on its queues.
-
-    Health checks: this spawner vouches for the BUSY workers it runs and the
-    READY workers of actors it serves. A BUSY worker whose slot lease expired
-    lost its spawner (SIGKILL, power cut) and is dropped; the execution itself
-    is settled when that spawner comes back (reconcile.py). Idle workers are
-    retired per :func:`retirements`. Several spawners may sweep the same actor:
-    every removal is conditional in Redis, so they cannot disagree.
-    """
-    now = time.time() if now is None else now
-    queues = set(queues)
-    counts = {"retired": 0, "lost": 0}
-    for actor_id in store.workers.actor_ids():
-        try:
-            _sweep_actor(store, config, host, queues, now, actor_id, counts)
-        except Exception:  # one odd record must not stop the sweep (or the spawner)
-            log.exception("sweeping the workers of actor %s failed", actor_id)
-    return counts
-
-
-def _sweep_actor(store, config, host: str, queues: set, now: float, actor_id: str,
-                 counts: dict) -> None:
-    actor = store.actors.get(actor_id)
-    if actor is None:
-        store.workers.delete_for_actor(actor_id)
-        return
-    if dispatch_queue(actor) not in queues:
-        return
-    workers = store.workers.list_for_actor(actor_id, internal=True)
-    for worker in workers:
-        busy = worker["status"] != str(WorkerStatus.READY)
-        if busy and store.workers.drop_if_lost(actor_id, worker["id"], worker.get("slot") or 1):
-            counts["lost"] += 1
-        elif not busy or worker.get("host") == host:
-            store.workers.health_check(actor_id, worker["id"])
-    minimum = store.workers.minimum(actor_id)
-    for wid in retirements(workers, worker_capacity(actor, config), minimum,
-                           config.worker_idle_seconds, now):
-        idle_since = next(float(w.get("idle_since") or 0) for w in workers if w["id"] == wid)
-        if store.workers.retire_if_idle(actor_id, wid, idle_since):
-            counts["retired"] += 1
-    store.workers.forget_actor_if_idle(actor_id)
-
-
-# -- named queues ----------------------------------------------------------------
 def queue_status_message(actor: dict, hosts: list) -> Optional[str]:
     """A line for ``status_message`` when no live spawner serves the actor's queue."""
     queue = dispatch_queue(actor)

@@ -1,10 +1,13 @@
 """Events: ACTOR_READY, ACTOR_ERROR and EXECUTION_COMPLETE sent to an actor's link and webhook.
 
-The places that change a status call :func:`actor_status_changed` or
+Events are sent by the transitions themselves: :func:`set_actor_status` (the
+image check) and ``ExecutionRun.finish`` in runner.py (an execution's end and
+the actor's run outcome) call :func:`actor_status_changed` and
 :func:`execution_finished`; nothing here ever raises into them, and nothing
 here waits on the network: a link event is a message queued for the target
 actor through the store's ordinary submit path, and a webhook event is a
-record plus an RQ job on ``actors-events`` that a spawner slot picks up.
+record plus an RQ job on ``actors-events`` that a spawner slot picks up
+(``spawner/jobs.py`` runs :func:`deliver`).
 
 Webhooks are delivered at least once: each attempt (time, status code or
 error, delay before the next) is recorded; a failure is tried again after
@@ -37,6 +40,12 @@ DELIVERY_LEASE = 60.0  # seconds an attempt may take before the sweep sends the 
 
 
 # -- emitting --------------------------------------------------------------------
+def set_actor_status(store, actor_id: str, status, message: str = "") -> None:
+    """The actor's image check says READY or ERROR: record it and send the event."""
+    store.actors.set_status(actor_id, status, message)
+    actor_status_changed(store, actor_id, status, message)
+
+
 def actor_status_changed(store, actor_id: str, status, message: str = "") -> None:
     """The actor became READY or ERROR."""
     event_type = ACTOR_READY if str(status) == "READY" else ACTOR_ERROR
@@ -139,10 +148,3 @@ def release_due(store, clock: Callable[[], float] = time.time) -> list:
         store.events.enqueue_delivery(event_id)
     return released
 
-
-def deliver_webhook(event_id: str) -> Optional[str]:
-    """The RQ entry point (``actors-events`` queue)."""
-    from .runner import current_spawner
-
-    spawner = current_spawner()
-    return deliver(spawner.store, spawner.config, event_id)

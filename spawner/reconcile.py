@@ -4,7 +4,10 @@ On start a spawner looks at every container it labelled: finished ones are
 recorded and removed, running ones are followed again to the end. Executions
 it had claimed but whose container never started are put in ERROR. So an
 execution is never left RUNNING by a crash of its spawner, as long as that
-spawner comes back.
+spawner comes back. Every end goes through ``ExecutionRun.finish`` and
+``ExecutionRun.release`` (runner.py), as in a run that never stopped: the
+actor's ``log_ex``, its run outcome, the events, the worker record, the slot
+lease, the GPUs and the next drain.
 """
 from __future__ import annotations
 
@@ -13,16 +16,16 @@ import threading
 
 from actors_core import scheduling
 from actors_core.enums import ExecutionStatus
-from actors_core.store.work import dispatch_queue
 
-from . import events
-from .runner import ExecutionRun, Spawner
+from .runner import ExecutionRun, SpawnerContext
 from .runtimes import LABEL_EXECUTION
 
 log = logging.getLogger(__name__)
 
+NEVER_STARTED = "The spawner stopped before the container started."
 
-def reconcile(spawner: Spawner) -> list:
+
+def reconcile(spawner: SpawnerContext) -> list:
     """Settle this spawner's leftovers; returns the threads following re-attached runs."""
     store = spawner.store
     followers, seen = [], set()
@@ -34,11 +37,7 @@ def reconcile(spawner: Spawner) -> list:
         if execution is None or actor is None or ExecutionStatus(execution["status"]).finished:
             handle.remove()
             continue
-        slot = scheduling.slot_of(execution.get("worker_id"))
-        lease_owner = f"{spawner.name}:reattached:{execution_id}"
-        store.slots.renew(actor["id"], slot, lease_owner)
-        scheduling.worker_started(store, actor["id"], slot, spawner.name, execution_id)
-        run = ExecutionRun(spawner, actor, execution_id, slot, lease_owner)
+        run = _taken_over(spawner, actor, execution, reattach=True)
         run.handle = handle
         log.info("following execution %s again (running: %s)", execution_id, handle.is_running())
         store.logs.replace(execution_id, b"")  # the log stream is read again from the start
@@ -51,24 +50,36 @@ def reconcile(spawner: Spawner) -> list:
             continue
         execution = store.executions.get_internal(execution_id)
         if execution and execution["status"] == str(ExecutionStatus.RUNNING):
-            reason = "The spawner stopped before the container started."
-            if store.executions.finish(execution, ExecutionStatus.ERROR, spawner.config.log_ex,
-                                       status_message=reason):
-                events.execution_finished(store, execution["actor_id"], execution,
-                                          ExecutionStatus.ERROR, None, reason)
-            actor = store.actors.get(execution["actor_id"])
-            if actor is not None:
-                store.work.enqueue_drain(actor["id"], dispatch_queue(actor))
+            actor = store.actors.get(execution["actor_id"]) or {"id": execution["actor_id"]}
+            run = _taken_over(spawner, actor, execution, reattach=False)
+            run.finish(ExecutionStatus.ERROR, NEVER_STARTED)
+            run.release()
     return followers
+
+
+def _taken_over(spawner: SpawnerContext, actor: dict, execution: dict,
+                reattach: bool) -> ExecutionRun:
+    """The run of an execution this spawner claimed before it stopped, with the GPUs held
+    for it. One it follows again also holds again the actor's worker slot (a lease under
+    a new owner) and its worker record; one that never started holds neither (the dead
+    process's lease expires by itself, and the sweep drops its worker)."""
+    store, execution_id = spawner.store, execution["id"]
+    slot = scheduling.slot_of(execution.get("worker_id"))
+    lease_owner = f"{spawner.name}:reattached:{execution_id}"
+    held = {index for index, holder in store.hosts.held(spawner.name).items()
+            if holder == execution_id}
+    run = ExecutionRun(spawner, actor, execution_id, slot, lease_owner,
+                       gpus=[gpu for gpu in spawner.gpus if gpu.index in held])
+    if reattach:
+        store.slots.renew(actor["id"], slot, lease_owner)
+        store.workers.start(actor["id"], scheduling.worker_id(actor["id"], slot), slot,
+                            spawner.name, execution_id)
+        run.holds_worker = True
+    return run
 
 
 def _follow_and_release(run: ExecutionRun) -> None:
     try:
         run.follow()
     finally:
-        run.store.hosts.give_back_gpus(run.spawner.name, run.execution_id)
-        scheduling.worker_finished(run.store, run.actor["id"], run.slot)
-        run.store.slots.release(run.actor["id"], run.slot, run.lease_owner)
-        if run.store.executions.has_waiting(run.actor["id"]):
-            run.store.work.enqueue_drain(run.actor["id"], dispatch_queue(run.actor))
-        run.spawner.wake_gpu_waiters()
+        run.release()

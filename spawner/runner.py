@@ -1,10 +1,22 @@
-"""One execution's life: claim, prepare, start, watch, collect, finalise.
+"""Admission and one execution's life: claim, prepare, start, watch, finish, release.
 
-RQ calls :func:`drain` and :func:`check_image`; both run inside a spawner
-process that :func:`configure` set up (or one built from the environment).
+:class:`SpawnerContext` is what every execution in one spawner process shares
+(settings, store, runtime, the spawner's name and GPUs); its :meth:`drain`
+admits at most one execution (an actor's worker slot, GPUs, the claim).
+:class:`ExecutionRun` is that execution until its end, which happens in two
+steps, each written once and used by every path (a normal exit, a failure to
+start, a refusal, and reconcile.py after a restart):
+
+* :meth:`ExecutionRun.finish`: the final record (RUNNING -> COMPLETE | ERROR,
+  once), the actor's run outcome, and the events that follow from them;
+* :meth:`ExecutionRun.release`: the GPUs, the worker record, the actor's
+  worker slot, and what may have been waiting on them (another drain, GPU
+  waiters), or forgetting the actor's mailbox when it is empty.
+
 Whatever goes wrong, an execution this module claimed ends COMPLETE or ERROR
 and its container is removed; if the process itself dies, the spawner's
-reconciliation on restart finishes the job (see reconcile.py).
+reconciliation on restart finishes the job (see reconcile.py). The RQ entry
+points that call into this module are in jobs.py.
 """
 from __future__ import annotations
 
@@ -22,8 +34,8 @@ from actors_core.config import Config
 from actors_core.crypto import decrypt
 from actors_core.enums import ActorStatus, ContentType, ExecutionStatus
 from actors_core.ids import new_id
+from actors_core.scheduling import dispatch_queue
 from actors_core.store import Store
-from actors_core.store.work import dispatch_queue
 from actors_core.tokens import mint
 
 from . import events
@@ -32,7 +44,7 @@ from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
 from .gpus import Gpu, GpuSampler, free_memory, requested_count
 from .results import MAX_RESULT_BYTES, ResultsSocket
 from .runtimes import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_SPAWNER, Handle, ImageUnavailable, Mount,
-                       RunSpec, Runtime, StartFailed, make_runtime)
+                       RunSpec, Runtime, StartFailed)
 from .runtimes.base import parse_state_time
 
 log = logging.getLogger(__name__)
@@ -41,8 +53,10 @@ WAIT_STEP = 1.0  # seconds between kill checks and lease renewals while a contai
 STATS_INTERVAL = 1.0
 
 
-class Spawner:
-    """What every execution in this process shares: settings, store, runtime, name, GPUs."""
+class SpawnerContext:
+    """What every execution in one spawner process shares: settings, store, runtime, the
+    spawner's name, its GPUs and the queues it serves. (The ``actors spawner`` process
+    itself is the supervisor: supervisor.py.)"""
 
     def __init__(self, config: Config, store: Store, runtime: Runtime, name: Optional[str] = None,
                  gpus: Sequence[Gpu] = (), queues: Sequence[str] = ()):
@@ -59,8 +73,9 @@ class Spawner:
     def drain(self, actor_id: str) -> Optional[str]:
         """Run the actor's oldest waiting execution if one of its worker slots is free.
 
-        When no slot is free this returns at once: the worker holding the slot
-        enqueues a new drain when it lets go, so no message is stranded.
+        When no slot is free this returns at once: the run holding the slot
+        looks at the mailbox again when it lets go (:meth:`ExecutionRun.release`),
+        so no message is stranded.
         """
         actor = self.store.actors.get(actor_id)
         if actor is None:
@@ -69,41 +84,28 @@ class Spawner:
         slot = self.store.slots.acquire(actor_id, self.capacity(actor), lease_owner)
         if slot is None:
             return None
-        execution_id, gpus, waiting_for_gpus = None, [], False
+        run = ExecutionRun(self, actor, None, slot, lease_owner)
         try:
             needed = requested_count(actor.get("gpus"), len(self.gpus))
             if 0 < needed <= len(self.gpus):
-                gpus = self._take_gpus(actor, needed, lease_owner)
-                if not gpus:
+                run.gpus = self._take_gpus(actor, needed, lease_owner)
+                if not run.gpus:
                     # Stays SUBMITTED; whoever frees a GPU wakes the waiting actors.
-                    waiting_for_gpus = True
+                    run.waiting_for_gpus = True
                     return None
             worker_id = scheduling.worker_id(actor_id, slot)
-            execution_id = self.store.executions.claim_next(actor_id, self.name, worker_id)
-            if execution_id is None:
+            run.execution_id = self.store.executions.claim_next(actor_id, self.name, worker_id)
+            if run.execution_id is None:
                 return None
-            scheduling.worker_started(self.store, actor_id, slot, self.name, execution_id)
-            if gpus:
-                self.store.hosts.transfer_gpus(self.name, lease_owner, execution_id)
-            run = ExecutionRun(self, actor, execution_id, slot, lease_owner, gpus)
+            run.claimed()
             if needed > len(self.gpus):
                 run.refuse(f"The actor asks for {needed} GPUs; spawner {self.name} has "
                            f"{len(self.gpus)}.")
             else:
                 run.run()
         finally:
-            if gpus:
-                self.store.hosts.give_back_gpus(self.name, execution_id or lease_owner)
-            if execution_id is not None:
-                scheduling.worker_finished(self.store, actor_id, slot)
-            self.store.slots.release(actor_id, slot, lease_owner)
-            if gpus:
-                self.wake_gpu_waiters()
-            if not waiting_for_gpus and self.store.executions.has_waiting(actor_id):
-                self.store.work.enqueue_drain(actor_id, dispatch_queue(actor))
-            elif not waiting_for_gpus:
-                self.store.executions.forget_empty_mailbox(actor_id)
-        return execution_id
+            run.release()
+        return run.execution_id
 
     def _take_gpus(self, actor: dict, count: int, holder: str) -> list:
         """Whole free GPUs with enough free memory, held for ``holder``; [] if not enough now."""
@@ -135,18 +137,18 @@ class Spawner:
         try:
             self.runtime.ensure_image(actor["image"])
         except ImageUnavailable as error:
-            self.store.actors.set_status(actor_id, ActorStatus.ERROR, str(error))
-            events.actor_status_changed(self.store, actor_id, ActorStatus.ERROR, str(error))
+            events.set_actor_status(self.store, actor_id, ActorStatus.ERROR, str(error))
         else:
-            self.store.actors.set_status(actor_id, ActorStatus.READY)
-            events.actor_status_changed(self.store, actor_id, ActorStatus.READY)
+            events.set_actor_status(self.store, actor_id, ActorStatus.READY)
 
 
 class ExecutionRun:
-    """A claimed (RUNNING) execution, from container start to its final record."""
+    """One admitted execution, from its claim to its final record and the release of what
+    it held. ``execution_id`` is None while a drain holds a worker slot without having
+    claimed anything (nothing waited, or GPUs were busy): :meth:`release` still runs."""
 
-    def __init__(self, spawner: Spawner, actor: dict, execution_id: str, slot: int,
-                 lease_owner: str, gpus: Sequence[Gpu] = ()):
+    def __init__(self, spawner: SpawnerContext, actor: dict, execution_id: Optional[str],
+                 slot: int, lease_owner: str, gpus: Sequence[Gpu] = ()):
         self.spawner = spawner
         self.gpus = list(gpus)
         self._gpu_sampler: Optional[GpuSampler] = None
@@ -154,9 +156,10 @@ class ExecutionRun:
         self.config = spawner.config
         self.actor = actor
         self.execution_id = execution_id
-        self.slot = slot
+        self.slot = slot  # which of the actor's worker slots (its lease and worker record)
         self.lease_owner = lease_owner
-        self.workdir = Path(self.config.spawner_workdir) / execution_id
+        self.waiting_for_gpus = False  # the mail stays; a freed GPU wakes the actor instead
+        self.holds_worker = False  # its worker record is BUSY with this execution
         self.handle: Optional[Handle] = None
         self.killed = False
         self.usage = None
@@ -166,25 +169,35 @@ class ExecutionRun:
         self._stats_thread: Optional[threading.Thread] = None
         self._exited = threading.Event()
 
+    @property
+    def workdir(self) -> Path:
+        return Path(self.config.spawner_workdir) / self.execution_id
+
     # -- the whole life ----------------------------------------------------
+    def claimed(self) -> None:
+        """The execution is ours (RUNNING): its worker is BUSY, the GPUs are its own."""
+        self.store.workers.start(self.actor["id"], scheduling.worker_id(self.actor["id"], self.slot),
+                                 self.slot, self.spawner.name, self.execution_id)
+        self.holds_worker = True
+        if self.gpus:
+            self.store.hosts.transfer_gpus(self.spawner.name, self.lease_owner, self.execution_id)
+
     def run(self) -> None:
         execution = self.store.executions.get_internal(self.execution_id)
         try:
             self.handle = self._start(execution)
         except (ImageUnavailable, StartFailed) as error:
-            self._fail(str(error))
-            self._cleanup()
+            self.refuse(str(error))
             return
         except Exception as error:  # never leave a claimed execution RUNNING
             log.exception("could not start execution %s", self.execution_id)
-            self._fail(f"The spawner could not start the execution: {error}")
-            self._cleanup()
+            self.refuse(f"The spawner could not start the execution: {error}")
             return
         self.follow()
 
     def refuse(self, reason: str) -> None:
-        """End a claimed execution that cannot run here, without starting anything."""
-        self._fail(reason)
+        """End a claimed execution that cannot run (here), with nothing left running."""
+        self.finish(ExecutionStatus.ERROR, reason)
         self._cleanup()
 
     def follow(self) -> None:
@@ -195,10 +208,68 @@ class ExecutionRun:
             self._collect(exit_code)
         except Exception as error:
             log.exception("lost track of execution %s", self.execution_id)
-            self._fail(f"The spawner lost track of the execution: {error}")
+            self.finish(ExecutionStatus.ERROR, f"The spawner lost track of the execution: {error}")
         # Not in a ``finally``: if the process is being torn down mid-run, the
         # container stays for reconciliation to record instead of vanishing.
         self._cleanup()
+
+    # -- the end, in two steps ------------------------------------------------
+    def finish(self, status: ExecutionStatus, reason: str = "", exit_code: Optional[int] = None,
+               **fields) -> bool:
+        """The execution's final record, the actor's run outcome and their events.
+
+        RUNNING -> ``status`` happens at most once (the store's guarded script),
+        so a second finish (say, a re-attached run whose first spawner also
+        recorded it) changes nothing and sends no event. ERROR's ``reason`` is
+        also written to the logs. The actor's ``log_ex`` (else the platform's)
+        sets how long the record is kept. False when nothing was recorded now.
+        """
+        failed = status is ExecutionStatus.ERROR
+        if failed:
+            self.store.logs.append(self.execution_id, f"[actors] {reason}\n".encode())
+        if reason:
+            fields["status_message"] = reason
+        if exit_code is not None:
+            fields["exit_code"] = exit_code
+        record = self._record()
+        finished = record is not None and self.store.executions.finish(
+            record, status, self._log_ex(), **fields)
+        changed = self.store.actors.record_run_outcome(
+            self.actor["id"], not failed, self.config.actor_error_threshold, reason)
+        if finished:
+            events.execution_finished(self.store, self.actor["id"], record, status, exit_code,
+                                      reason)
+        if changed:
+            events.actor_status_changed(self.store, self.actor["id"], changed,
+                                        reason if failed else "")
+        return finished
+
+    def release(self) -> None:
+        """Let go of everything the run held, then wake what may be waiting on it.
+
+        In this order: the GPUs (whoever waits for one is woken after), the
+        worker record (READY, or gone if a DELETE asked), the actor's worker
+        slot; then, unless the mail waits for GPUs, a new drain if mail is
+        waiting, else the actor leaves the set of mailboxes to sweep. "Release,
+        then look" is what keeps a message from being stranded: a drain that
+        found no free slot returned because this run held it.
+        """
+        actor_id = self.actor["id"]
+        gpus_freed = 0
+        if self.gpus:  # held for the execution once claimed, for the lease until then
+            gpus_freed = self.store.hosts.give_back_gpus(self.spawner.name,
+                                                         self.execution_id or self.lease_owner)
+        if self.holds_worker:
+            self.store.workers.finish(actor_id, scheduling.worker_id(actor_id, self.slot))
+        self.store.slots.release(actor_id, self.slot, self.lease_owner)
+        if gpus_freed:
+            self.spawner.wake_gpu_waiters()
+        if self.waiting_for_gpus:
+            return
+        if self.store.executions.has_waiting(actor_id):
+            self.store.work.enqueue_drain(actor_id, dispatch_queue(self.actor))
+        else:
+            self.store.executions.forget_empty_mailbox(actor_id)
 
     # -- steps -------------------------------------------------------------
     def _start(self, execution: dict) -> Handle:
@@ -282,42 +353,19 @@ class ExecutionRun:
         # The stats thread is not joined: a request that meets a stopping container
         # can block for most of a second only to learn that it stopped.
         self._stop_results()  # every result is stored before anyone is told it finished
-        record = self._record()
-        if record is None:
+        if self._record() is None:
             return  # the actor was deleted while this ran; nothing left to record
         final_state = self.handle.final_state()
-        fields = dict(exit_code=exit_code, final_state=final_state,
-                      runtime=_runtime_seconds(final_state))
+        fields = dict(final_state=final_state, runtime=_runtime_seconds(final_state))
         if self.usage is not None:
             fields.update(cpu=self.usage.cpu_ns, io=self.usage.io_bytes)
         if self._gpu_sampler is not None:
             fields["gpu_stats"] = self._gpu_sampler.stop()
+        reason = ""
         if self.killed:
             final_state["ForceQuit"] = True
-            fields["status_message"] = "Force-quit on request; the container was killed."
-        finished = self.store.executions.finish(record, ExecutionStatus.COMPLETE, self._log_ex(),
-                                                **fields)
-        changed = self.store.actors.record_run_outcome(self.actor["id"], True,
-                                                       self.config.actor_error_threshold)
-        if finished:
-            events.execution_finished(self.store, self.actor["id"], record,
-                                      ExecutionStatus.COMPLETE, exit_code,
-                                      fields.get("status_message", ""))
-        if changed:
-            events.actor_status_changed(self.store, self.actor["id"], changed)
-
-    def _fail(self, reason: str) -> None:
-        self.store.logs.append(self.execution_id, f"[actors] {reason}\n".encode())
-        record = self._record()
-        finished = record is not None and self.store.executions.finish(
-            record, ExecutionStatus.ERROR, self._log_ex(), status_message=reason)
-        changed = self.store.actors.record_run_outcome(self.actor["id"], False,
-                                                       self.config.actor_error_threshold, reason)
-        if finished:
-            events.execution_finished(self.store, self.actor["id"], record,
-                                      ExecutionStatus.ERROR, None, reason)
-        if changed:
-            events.actor_status_changed(self.store, self.actor["id"], changed, reason)
+            reason = "Force-quit on request; the container was killed."
+        self.finish(ExecutionStatus.COMPLETE, reason, exit_code, **fields)
 
     def _cleanup(self) -> None:
         self._exited.set()
@@ -374,6 +422,7 @@ class ExecutionRun:
         return int(self.actor.get("log_ex") or self.config.log_ex)
 
 
+
 def _runtime_seconds(state: dict) -> float:
     """Wall-clock seconds between the runtime's own start and finish stamps."""
     try:
@@ -381,29 +430,3 @@ def _runtime_seconds(state: dict) -> float:
     except (KeyError, TypeError, ValueError):
         return 0.0
     return round(max((finished - started).total_seconds(), 0.0), 3)
-
-
-
-# -- the RQ entry points ------------------------------------------------------
-_current: Optional[Spawner] = None
-
-
-def configure(spawner: Spawner) -> None:
-    global _current
-    _current = spawner
-
-
-def current_spawner() -> Spawner:
-    global _current
-    if _current is None:
-        config = Config.from_env()
-        _current = Spawner(config, Store.from_config(config), make_runtime(config.runtime, config=config))
-    return _current
-
-
-def drain(actor_id: str) -> Optional[str]:
-    return current_spawner().drain(actor_id)
-
-
-def check_image(actor_id: str) -> None:
-    current_spawner().check_image(actor_id)

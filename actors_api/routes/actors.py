@@ -6,8 +6,7 @@ from flask import Blueprint
 from actors_core.cron import next_ex_for
 from actors_core.enums import ActorStatus, PermissionLevel
 from actors_core.ids import new_id
-from actors_core.scheduling import queue_status_message
-from actors_core.store.work import dispatch_queue
+from actors_core.scheduling import dispatch_queue, queue_status_message
 
 from ..auth import (READ, UPDATE, check_privileged_fields, current_identity, load_actor,
                     require_token)

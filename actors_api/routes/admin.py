@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from actors_core.enums import ExecutionStatus
+from actors_core.enums import ExecutionStatus, WorkerStatus
 from actors_core.scheduling import worker_capacity
-from actors_core.store.workers import WorkerStatus
 
 from ..auth import current_identity, require_token
 from ..context import get_config, get_store

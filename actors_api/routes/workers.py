@@ -31,7 +31,8 @@ def ensure_workers(actor_id):
         raise APIError(f"'num' must be a whole number of workers, not {fields.get('num')!r}.")
     if num < 0:
         raise APIError("'num' must be 0 or more.")
-    kept, created = scheduling.ensure_workers(store, actor, num, get_config())
+    kept = scheduling.workers_to_keep(actor, num, get_config())
+    created = store.workers.ensure(actor["id"], kept)
     message = f"{kept} worker(s) kept for the actor; {len(created)} created."
     if kept < num:
         message += (f" The actor may have at most {kept} "

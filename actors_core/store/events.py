@@ -19,7 +19,7 @@ from . import keys
 from .records import decode, encode
 
 WEBHOOK_QUEUE = "actors-events"  # no actor queue can map here (theirs are "actors.<name>")
-DELIVER = "spawner.events.deliver_webhook"
+DELIVER = "spawner.jobs.deliver_webhook"  # imported by name in a spawner (tests/unit/test_jobs.py)
 KEEP_PER_ACTOR = 100  # events listed per actor
 EVENT_TTL = 7 * 24 * 3600  # seconds an event record is kept after its last change
 

@@ -20,7 +20,8 @@ from . import keys
 from .indexes import index_submitted, tenant_of, unindex_executions
 from .records import decode, decode_many, encode, ordered
 from .revocations import RevokedTokens
-from .work import WorkQueue, dispatch_queue
+from ..scheduling import dispatch_queue
+from .work import WorkQueue
 
 INTERNAL_FIELDS = ("sequence", "environment", "spawner", "queue", "log_ex", "token_id",
                    "token_expires")

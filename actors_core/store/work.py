@@ -9,19 +9,14 @@ from __future__ import annotations
 
 from rq import Queue
 
-DRAIN = "spawner.runner.drain"
-CHECK_IMAGE = "spawner.runner.check_image"
+# RQ imports these by name in a spawner's slot process; the store never imports the
+# spawner (tests/unit/test_jobs.py checks that each resolves to a callable).
+DRAIN = "spawner.jobs.drain"
+CHECK_IMAGE = "spawner.jobs.check_image"
 
 
 def rq_queue_name(queue: str) -> str:
     return f"actors.{queue}"
-
-
-def dispatch_queue(actor: dict) -> str:
-    """GPU actors wait on their queue's GPU twin, which only spawners with GPUs serve."""
-    if actor.get("gpus") in (None, 0, "0"):
-        return actor["queue"]
-    return f"{actor['queue']}.gpu"
 
 
 class WorkQueue:

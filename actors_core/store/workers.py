@@ -6,27 +6,20 @@ the slot's lease (BUSY while it runs, READY after), by ``POST .../workers``
 or lost workers). Every change that depends on the record's current status is
 a Lua script, so a sweep can never retire a worker that just became BUSY and a
 late finish never resurrects a deleted one. *When* a worker is made or retired
-is decided in ``actors_core/scheduling.py``; this module only keeps the records.
+is decided in ``actors_core/scheduling.py`` (and acted on by ``spawner/sweep.py``);
+this module only keeps the records.
 """
 from __future__ import annotations
 
-import enum
 import json
 import time
 from typing import Optional
 
+from ..enums import WorkerStatus
+from ..scheduling import worker_id as worker_name
 from ..times import now_iso
 from . import keys
 from .records import decode, decode_many, encode, ordered
-
-
-class WorkerStatus(str, enum.Enum):
-    READY = "READY"  # idle: the next execution of the actor may run here
-    BUSY = "BUSY"  # running ``execution_id``
-    SHUTDOWN_REQUESTED = "SHUTDOWN_REQUESTED"  # deleted while BUSY: goes when its execution ends
-
-    def __str__(self) -> str:
-        return self.value
 
 
 FIELD_ORDER = ("id", "actor_id", "status", "host", "execution_id", "create_time",
@@ -171,6 +164,20 @@ class WorkerStore:
     def health_check(self, actor_id: str, worker_id: str) -> None:
         self._touch(keys=[keys.worker(actor_id, worker_id)],
                     args=[json.dumps(encode({"last_health_check_time": now_iso()}))])
+
+    def ensure(self, actor_id: str, count: int) -> list:
+        """At least ``count`` workers: READY ones (no host until they first run) are made
+        on the lowest slots without one. ``count`` is remembered as the actor's minimum,
+        which idle retirement respects. The ids created."""
+        self.set_minimum(actor_id, count)
+        existing = self.list_for_actor(actor_id, internal=True)
+        used = {w.get("slot") for w in existing}
+        created, slot = [], 1
+        while len(existing) + len(created) < count:
+            if slot not in used and self.create_idle(actor_id, worker_name(actor_id, slot), slot):
+                created.append(worker_name(actor_id, slot))
+            slot += 1
+        return created
 
     # -- the minimum kept ---------------------------------------------------
     def minimum(self, actor_id: str) -> int:

@@ -16,8 +16,8 @@ def _loaded_after(*modules: str) -> set:
     return set(out.stdout.split())
 
 
-@pytest.mark.parametrize("module", ["spawner.runner", "spawner.worker", "spawner.reconcile",
-                                    "spawner.events"])
+@pytest.mark.parametrize("module", ["spawner.runner", "spawner.supervisor", "spawner.jobs",
+                                    "spawner.reconcile", "spawner.events"])
 def test_the_spawner_never_loads_flask(module):
     loaded = _loaded_after(module)
     assert "spawner" in loaded

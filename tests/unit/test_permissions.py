@@ -12,7 +12,7 @@ from actors_core.config import Config
 from actors_core.crypto import SecretsUnavailable, decrypt
 from actors_core.enums import ExecutionStatus
 from actors_core.tokens import mint
-from spawner.runner import Spawner
+from spawner.runner import SpawnerContext
 from spawner.runtimes.base import Handle, Runtime
 
 from .conftest import SECRET, bearer
@@ -622,7 +622,7 @@ def test_execution_sees_configs_tenant_and_a_token_revoked_at_its_end(api, confi
 
     execution = api.ok("POST", f"/actors/{actor['id']}/messages", tenant_user, data={"message": "m"})
     runtime = _Runtime(during)
-    spawner = Spawner(config.with_overrides(spawner_workdir=str(tmp_path)), store, runtime, "unit")
+    spawner = SpawnerContext(config.with_overrides(spawner_workdir=str(tmp_path)), store, runtime, "unit")
     assert spawner.drain(actor["id"]) == execution["execution_id"]
 
     environment = runtime.specs[0].environment

@@ -56,7 +56,7 @@ def test_submit_is_one_transaction_with_its_drain_job(store):
     actor = _actor(store)
     _submit(store, actor, b"\x00binary\xff")
     queue = Queue("actors.default", connection=store.redis)
-    assert queue.count == 1 and queue.jobs[0].func_name == "spawner.runner.drain"
+    assert queue.count == 1 and queue.jobs[0].func_name == "spawner.jobs.drain"
     assert queue.jobs[0].args == (actor["id"],)
     assert store.executions.queued_count(actor["id"]) == 1
 

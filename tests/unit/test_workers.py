@@ -7,7 +7,7 @@ import pytest
 
 from actors_core import scheduling
 from actors_core.tokens import mint
-from spawner import runner
+from spawner import runner, sweep
 
 from .conftest import bearer
 
@@ -95,17 +95,17 @@ def test_sweep_retires_idle_workers_and_drops_lost_ones(store, config):
         store.workers.finish("A", f"A-{slot}")
     store.workers.start("A", "A-4", 4, "dead", "E4")  # its spawner died: no slot lease
     store.workers.set_minimum("A", 1)
-    counts = scheduling.sweep_workers(store, config, "s1", ["default"], now=time.time())
+    counts = sweep.sweep_workers(store, config, "s1", ["default"], now=time.time())
     assert counts == {"retired": 0, "lost": 1}
     assert [w["id"] for w in store.workers.list_for_actor("A")] == ["A-1", "A-2", "A-3"]
-    counts = scheduling.sweep_workers(store, config, "s1", ["default"], now=time.time() + 10)
+    counts = sweep.sweep_workers(store, config, "s1", ["default"], now=time.time() + 10)
     assert counts == {"retired": 2, "lost": 0}
     assert [w["id"] for w in store.workers.list_for_actor("A")] == ["A-1"]
     # a spawner that does not serve the actor's queue leaves it alone
     store.workers.set_minimum("A", 0)
-    scheduling.sweep_workers(store, config, "s2", ["other"], now=time.time() + 10)
+    sweep.sweep_workers(store, config, "s2", ["other"], now=time.time() + 10)
     assert len(store.workers.list_for_actor("A")) == 1
-    scheduling.sweep_workers(store, config, "s1", ["default"], now=time.time() + 10)
+    sweep.sweep_workers(store, config, "s1", ["default"], now=time.time() + 10)
     assert store.workers.list_for_actor("A") == [] and store.workers.actor_ids() == []
 
 
@@ -115,7 +115,7 @@ def test_a_busy_worker_holding_its_lease_is_health_checked_not_dropped(store, co
     assert store.slots.acquire("A", 2, "me") == 1
     store.workers.start("A", "A-1", 1, "s1", "E1")
     store.redis.hset("actors:actor:A:worker:A-1", "last_health_check_time", '"old"')
-    assert scheduling.sweep_workers(store, config, "s1", ["default"]) == {"retired": 0, "lost": 0}
+    assert sweep.sweep_workers(store, config, "s1", ["default"]) == {"retired": 0, "lost": 0}
     assert store.workers.get("A", "A-1")["last_health_check_time"] != "old"
 
 
@@ -132,7 +132,7 @@ def test_drain_records_the_worker_and_the_execution_names_it(store, config, monk
         self.store.executions.finish(self._record(), runner.ExecutionStatus.COMPLETE, 60)
 
     monkeypatch.setattr(runner.ExecutionRun, "run", run)
-    spawner = runner.Spawner(config, store, runtime=None, name="s1")
+    spawner = runner.SpawnerContext(config, store, runtime=None, name="s1")
     assert spawner.drain("A") == execution["id"]
     assert seen["worker"]["status"] == "BUSY" and seen["worker"]["host"] == "s1"
     assert seen["worker"]["execution_id"] == "E1" and seen["worker"]["id"] == "A-1"
@@ -141,14 +141,20 @@ def test_drain_records_the_worker_and_the_execution_names_it(store, config, monk
     assert store.executions.get("E1")["worker_id"] == after[0]["id"]
 
 
+def _ensure_workers(store, actor, num, config):
+    """What POST .../workers does: the policy's count, then the store's records."""
+    kept = scheduling.workers_to_keep(actor, num, config)
+    return kept, store.workers.ensure(actor["id"], kept)
+
+
 def test_ensure_workers_caps_at_the_capacity(store, config):
     stateful = {"id": "S", "stateless": False, "max_workers": None}
-    assert scheduling.ensure_workers(store, stateful, 5, config) == (1, ["S-1"])
+    assert _ensure_workers(store, stateful, 5, config) == (1, ["S-1"])
     stateless = {"id": "L", "stateless": True, "max_workers": 3}
     store.workers.start("L", "L-2", 2, "h", "E")
-    kept, created = scheduling.ensure_workers(store, stateless, 10, config)
+    kept, created = _ensure_workers(store, stateless, 10, config)
     assert kept == 3 and created == ["L-1", "L-3"] and store.workers.minimum("L") == 3
-    assert scheduling.ensure_workers(store, stateless, 2, config) == (2, [])
+    assert _ensure_workers(store, stateless, 2, config) == (2, [])
 
 
 def test_queue_status_message():

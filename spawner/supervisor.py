@@ -1,7 +1,9 @@
-"""``actors spawner``: a supervisor with a fixed number of execution slots.
+"""``actors spawner``: a supervisor with a fixed number of slot processes.
 
-Each slot is a child process running an RQ ``SimpleWorker`` (no fork per job,
-so the Docker and Redis connections stay warm). The supervisor reconciles
+Each slot process runs an RQ ``SimpleWorker`` (no fork per job, so the Docker
+and Redis connections stay warm) over the functions in jobs.py. (An actor's
+*workers* are records, see actors_core/scheduling.py; the RQ class is only
+ever called ``SimpleWorker`` here.) The supervisor reconciles
 leftovers before any slot starts, re-enqueues work that could be stranded
 (e.g. behind a slot lease that expired with a dead spawner), and restarts a
 slot process that dies.
@@ -22,11 +24,10 @@ import time
 import uuid
 from typing import Optional, Sequence
 
-from actors_core import scheduling
 from actors_core.config import Config
 from actors_core.store import Store
 from actors_core.store.events import WEBHOOK_QUEUE
-from actors_core.store.work import dispatch_queue, rq_queue_name
+from actors_core.store.work import rq_queue_name
 from actors_core.times import now_iso
 
 log = logging.getLogger("actors.spawner")
@@ -35,18 +36,20 @@ SWEEP_INTERVAL = 10.0
 TICK_INTERVAL = 2.0  # seconds between cron ticks and webhook retry sweeps
 
 
-def _slot_main(config: Config, queues: Sequence[str], spawner_name: str, runtime_name: str,
-               slot: int, gpus: Sequence = ()) -> None:
+def _slot_process_main(config: Config, queues: Sequence[str], spawner_name: str,
+                       runtime_name: str, slot: int, gpus: Sequence = ()) -> None:
+    """A slot process: one RQ SimpleWorker running jobs.py's functions, one at a time."""
     from rq import Queue, SimpleWorker
 
-    from . import runner
+    from . import jobs
+    from .runner import SpawnerContext
     from .runtimes import make_runtime
 
     os.setpgrp()  # a terminal's Ctrl-C reaches the supervisor only, which decides what stops
     logging.basicConfig(level=logging.INFO, format=f"spawner[{slot}] %(levelname)s %(message)s")
     store = Store.from_config(config)
-    runner.configure(runner.Spawner(config, store, make_runtime(runtime_name, config=config),
-                                    spawner_name, gpus=gpus, queues=queues))
+    jobs.configure(SpawnerContext(config, store, make_runtime(runtime_name, config=config),
+                                  spawner_name, gpus=gpus, queues=queues))
     rq_queues = [Queue(rq_queue_name(q), connection=store.redis) for q in queues]
     # Webhook deliveries come last: a slot takes one only when no execution waits.
     rq_queues.append(Queue(WEBHOOK_QUEUE, connection=store.redis))
@@ -73,13 +76,14 @@ class Supervisor:
         self._stopping = 0
 
     def run(self) -> None:
-        from . import reconcile, runner
+        from . import reconcile
+        from .runner import SpawnerContext
         from .runtimes import make_runtime
 
-        spawner = runner.Spawner(self.config, self.store,
+        context = SpawnerContext(self.config, self.store,
                                  make_runtime(self.runtime_name, config=self.config), self.name,
                                  gpus=self.gpus, queues=self.queues)
-        followers = reconcile.reconcile(spawner)
+        followers = reconcile.reconcile(context)
         if followers:
             log.info("re-attached to %d execution(s)", len(followers))
         following = set(self.store.executions.running_on(self.name))  # re-attached ones
@@ -99,7 +103,7 @@ class Supervisor:
                 self._restart_dead_slots()
                 if time.monotonic() >= next_sweep:
                     self.heartbeat()
-                    self.sweep(spawner)
+                    self.sweep()
                     next_sweep = time.monotonic() + SWEEP_INTERVAL
                 if time.monotonic() >= next_tick:
                     self.tick()
@@ -128,24 +132,15 @@ class Supervisor:
             "last_heartbeat": now_iso(), "gpus": [g.as_dict() for g in self.gpus],
         }, ttl=int(SWEEP_INTERVAL * 3))
 
-    def sweep(self, spawner) -> None:
-        """Enqueue a drain for any actor of ours with waiting mail and a free worker slot,
-        then health-check and retire workers (actors_core/scheduling.py decides which)."""
-        executions = self.store.executions
-        for actor_id in executions.actors_with_mail():
-            actor = self.store.actors.get(actor_id)
-            if actor is None or dispatch_queue(actor) not in self.queues:
-                continue
-            if not executions.has_waiting(actor_id):
-                executions.forget_empty_mailbox(actor_id)
-                continue
-            if scheduling.needs_drain(self.store, actor, self.config):
-                self.store.work.enqueue_drain(actor_id, dispatch_queue(actor))
-        scheduling.sweep_workers(self.store, self.config, self.name, self.queues)
+    def sweep(self) -> None:
+        """Drains for waiting mail, worker health checks and retirements (sweep.py)."""
+        from . import sweep
+
+        sweep.sweep(self.store, self.config, self.name, self.queues)
 
     def _start_slot(self, slot: int) -> None:
         process = self._context.Process(
-            target=_slot_main, name=f"slot-{slot}", daemon=False,
+            target=_slot_process_main, name=f"slot-{slot}", daemon=False,
             args=(self.config, self.queues, self.name, self.runtime_name, slot, self.gpus))
         process.start()
         self._children[slot] = process

@@ -1,0 +1,89 @@
+"""The spawners' periodic sweep: nothing waits unseen, and workers come and go.
+
+Every supervisor runs :func:`sweep` every few seconds (supervisor.py). What to
+do is decided by the policy in ``actors_core/scheduling.py``; this module acts
+on it. Several spawners may sweep the same actor: every enqueue is a harmless
+extra drain at worst, and every removal is conditional in Redis, so they
+cannot disagree.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterable, Optional
+
+from actors_core import scheduling
+from actors_core.enums import WorkerStatus
+from actors_core.scheduling import dispatch_queue
+
+log = logging.getLogger(__name__)
+
+
+def sweep(store, config, host: str, queues: Iterable[str]) -> None:
+    """Enqueue a drain for any actor on ``queues`` with waiting mail and a free worker
+    slot (e.g. behind a slot lease that expired with a dead spawner), then health-check
+    and retire workers."""
+    queues = list(queues)
+    executions = store.executions
+    for actor_id in executions.actors_with_mail():
+        actor = store.actors.get(actor_id)
+        if actor is None or dispatch_queue(actor) not in queues:
+            continue
+        if not executions.has_waiting(actor_id):
+            executions.forget_empty_mailbox(actor_id)
+            continue
+        if needs_drain(store, actor, config):
+            store.work.enqueue_drain(actor_id, dispatch_queue(actor))
+    sweep_workers(store, config, host, queues)
+
+
+def needs_drain(store, actor: dict, config) -> bool:
+    """Mail is waiting and one of the actor's worker slots is free."""
+    if not store.executions.has_waiting(actor["id"]):
+        return False
+    capacity = scheduling.worker_capacity(actor, config)
+    return store.slots.busy(actor["id"], capacity) < capacity
+
+
+def sweep_workers(store, config, host: str, queues: Iterable[str], now: Optional[float] = None) -> dict:
+    """One spawner's periodic pass over the workers of the actors on its queues.
+
+    Health checks: this spawner vouches for the BUSY workers it runs and the
+    READY workers of actors it serves. A BUSY worker whose slot lease expired
+    lost its spawner (SIGKILL, power cut) and is dropped; the execution itself
+    is settled when that spawner comes back (reconcile.py). Idle workers are
+    retired per :func:`actors_core.scheduling.retirements`.
+    """
+    now = time.time() if now is None else now
+    queues = set(queues)
+    counts = {"retired": 0, "lost": 0}
+    for actor_id in store.workers.actor_ids():
+        try:
+            _sweep_actor(store, config, host, queues, now, actor_id, counts)
+        except Exception:  # one odd record must not stop the sweep (or the spawner)
+            log.exception("sweeping the workers of actor %s failed", actor_id)
+    return counts
+
+
+def _sweep_actor(store, config, host: str, queues: set, now: float, actor_id: str,
+                 counts: dict) -> None:
+    actor = store.actors.get(actor_id)
+    if actor is None:
+        store.workers.delete_for_actor(actor_id)
+        return
+    if dispatch_queue(actor) not in queues:
+        return
+    workers = store.workers.list_for_actor(actor_id, internal=True)
+    for worker in workers:
+        busy = worker["status"] != str(WorkerStatus.READY)
+        if busy and store.workers.drop_if_lost(actor_id, worker["id"], worker.get("slot") or 1):
+            counts["lost"] += 1
+        elif not busy or worker.get("host") == host:
+            store.workers.health_check(actor_id, worker["id"])
+    minimum = store.workers.minimum(actor_id)
+    for wid in scheduling.retirements(workers, scheduling.worker_capacity(actor, config), minimum,
+                                      config.worker_idle_seconds, now):
+        idle_since = next(float(w.get("idle_since") or 0) for w in workers if w["id"] == wid)
+        if store.workers.retire_if_idle(actor_id, wid, idle_since):
+            counts["retired"] += 1
+    store.workers.forget_actor_if_idle(actor_id)
