@@ -39,3 +39,20 @@ def bearer(config, user="alice", roles=()):
 @pytest.fixture
 def alice(config):
     return bearer(config)
+
+
+@pytest.fixture
+def stub_runtime():
+    from .stub_runtime import StubRuntime
+
+    return StubRuntime()
+
+
+@pytest.fixture
+def spawner_context(config, store, stub_runtime, tmp_path, monkeypatch):
+    """A spawner process's context over fakeredis and the stub runtime, polling fast."""
+    from spawner import runner
+
+    monkeypatch.setattr(runner, "WAIT_STEP", 0.02)
+    return runner.SpawnerContext(config.with_overrides(spawner_workdir=str(tmp_path)), store,
+                                 stub_runtime, name="s1", queues=["default"])
