@@ -87,6 +87,25 @@ def actor_level(store, identity: Identity, actor: dict) -> PermissionLevel:
     return store.permissions.level("actor", identity.tenant, actor["id"], identity.username)
 
 
+def readable_actor_ids(store, identity: Identity) -> set:
+    """Ids of the actors of the caller's tenant they hold at least READ on: owned, shared
+    with them or with ``ABACO_WORLD`` (all of the tenant's for an admin), and only its own
+    actor for an execution's token. The one rule every listing and search uses.
+
+    Grants are kept per tenant, but an id is only ever listed if the actor is in the
+    caller's tenant now, so a grant left behind cannot reach another tenant's actor.
+    """
+    tenant_ids = store.actors.ids_in_tenant(identity.tenant)
+    if identity.is_admin:
+        ids = tenant_ids
+    else:
+        ids = (store.actors.owned_ids(identity.tenant, identity.username)
+               | store.permissions.granted("actor", identity.tenant, identity.username)) & tenant_ids
+    if identity.actor_scope:
+        ids &= {identity.actor_scope}
+    return ids
+
+
 def resource_level(store, identity: Identity, kind: str, record: dict, ident: str) -> PermissionLevel:
     if identity.is_admin or record["owner"] == identity.username:
         return UPDATE

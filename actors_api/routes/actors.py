@@ -9,7 +9,7 @@ from actors_core.ids import new_id
 from actors_core.scheduling import dispatch_queue, queue_status_message
 
 from ..auth import (READ, UPDATE, check_privileged_fields, current_identity, load_actor,
-                    require_token)
+                    readable_actor_ids, require_token)
 from ..context import get_config, get_store, request_fields
 from ..errors import APIError, Forbidden, ok
 from ..schemas import load_or_400
@@ -23,15 +23,8 @@ bp = Blueprint("actors", __name__)
 def list_actors():
     """The actors of the caller's tenant they can read: owned, shared with them or with
     ``ABACO_WORLD``; all of the tenant's for admins; only its own for an execution's token."""
-    identity = current_identity()
     store = get_store()
-    if identity.is_admin:
-        ids = store.actors.ids_in_tenant(identity.tenant)
-    else:
-        ids = (store.actors.owned_ids(identity.tenant, identity.username)
-               | store.permissions.granted("actor", identity.tenant, identity.username))
-    if identity.actor_scope:
-        ids &= {identity.actor_scope}
+    ids = readable_actor_ids(store, current_identity())
     return ok(with_queue_status(store, store.actors.list(ids)), "Actors retrieved successfully.")
 
 

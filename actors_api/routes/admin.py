@@ -6,7 +6,7 @@ from flask import Blueprint
 from actors_core.enums import ExecutionStatus, WorkerStatus
 from actors_core.scheduling import worker_capacity
 
-from ..auth import current_identity, require_token
+from ..auth import current_identity, readable_actor_ids, require_token
 from ..context import get_config, get_store
 from ..errors import Forbidden, ok
 
@@ -90,13 +90,8 @@ def utilization():
     hosts = [{"name": h["name"], "queues": h.get("queues", []), "slots": h.get("slots", 0),
               "slots_in_use": len(store.executions.running_on(h["name"]))}
              for h in store.hosts.list()]
-    if identity.is_admin:
-        ids = store.actors.ids_in_tenant(identity.tenant)
-    else:
-        ids = (store.actors.owned_ids(identity.tenant, identity.username)
-               | store.permissions.granted("actor", identity.tenant, identity.username))
     actors = []
-    for actor in store.actors.list(ids):
+    for actor in store.actors.list(readable_actor_ids(store, identity)):
         workers = store.workers.list_for_actor(actor["id"])
         actors.append({"actor_id": actor["id"], "queue": actor["queue"], "workers": len(workers),
                        "busy_workers": sum(w["status"] != str(WorkerStatus.READY) for w in workers),

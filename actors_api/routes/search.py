@@ -13,7 +13,7 @@ from actors_core.actor_fields import RESPONSE_ORDER as ACTOR_FIELDS
 from actors_core.store.search import EXECUTION_SEARCH_FIELDS, filter_records
 from actors_core.store.workers import FIELD_ORDER as WORKER_FIELDS
 
-from ..auth import current_identity
+from ..auth import current_identity, readable_actor_ids
 from ..casing import to_snake
 from ..context import get_config, get_store
 from ..errors import NotFound, ok
@@ -29,20 +29,6 @@ def searchable_fields(kind: str) -> tuple:
         return ACTOR_FIELDS
     return {"executions": EXECUTION_SEARCH_FIELDS, "workers": WORKER_FIELDS + ("slot",),
             "logs": LOG_FIELDS}[kind]
-
-
-def readable_actor_ids(store, identity) -> set:
-    """Ids of the actors of the caller's tenant they hold at least READ on."""
-    tenant_ids = store.actors.ids_in_tenant(identity.tenant)
-    if identity.is_admin:
-        ids = tenant_ids
-    else:
-        ids = (store.actors.owned_ids(identity.tenant, identity.username)
-               | store.permissions.granted("actor", identity.tenant, identity.username))
-        ids &= tenant_ids
-    if identity.actor_scope:
-        ids &= {identity.actor_scope}
-    return ids
 
 
 @bp.get("/actors/search/<kind>")
