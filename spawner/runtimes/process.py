@@ -55,9 +55,10 @@ import uuid
 import weakref
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator, NamedTuple, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from ..environment import BINARY_TARGET, RESULTS_TARGET
+from . import procfs
 from .base import LABEL_SPAWNER, Handle, ImageUnavailable, RunSpec, Runtime, StartFailed, Usage
 from .images import BASE_PATH, StagedImage, find_image, read_dockerfile, stage
 
@@ -71,8 +72,6 @@ NEVER = "0001-01-01T00:00:00Z"  # Docker's FinishedAt while a container runs
 LOST = "exit code lost while the spawner was down"
 POLL = 0.1  # seconds between looks at a log file or a process that is not our child
 CHUNK = 64 * 1024
-SETTLE = 2.0  # seconds to wait for killed processes to be gone
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 MOUNT_VARIABLES = {BINARY_TARGET: "_abaco_binary_path", RESULTS_TARGET: "_abaco_results_path"}
 SIZE = re.compile(r"(\d+(?:\.\d+)?)([bkmgt]?)b?")
 UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -128,7 +127,7 @@ class ProcessRuntime(Runtime):
                               f"{spec.image!r}: {error}")
         finally:
             os.close(output)
-        stat = _stat(child.pid)
+        stat = procfs.read_stat(child.pid)
         record = dict(id=uuid.uuid4().hex, pid=child.pid, start_ticks=stat.start if stat else None,
                       labels=dict(spec.labels), image=spec.image, log=str(log_path),
                       workdir=str(workdir), owned_workdir=owned, started_at=started_at,
@@ -238,7 +237,7 @@ class ProcessHandle(Handle):
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        _end_session(self.pid, self.record["start_ticks"])
+        procfs.end_session(self.pid, self.record["start_ticks"])
 
     def final_state(self) -> dict:
         running = not self._exited.is_set()
@@ -256,7 +255,7 @@ class ProcessHandle(Handle):
         """Kill if still running, then delete process.json, the log and the home folder."""
         if not self._exited.is_set():
             self.kill()
-            self._exited.wait(SETTLE + 1)
+            self._exited.wait(procfs.SETTLE + 1)
         with self._lock:
             if self._removed:
                 return
@@ -286,7 +285,7 @@ class ProcessHandle(Handle):
         code = info.si_status if info.si_code == os.CLD_EXITED else 128 + info.si_status
         self._save(exit_code=code, finished_at=time.time_ns())
         self._sample()  # the last look at the living tree, before it is killed
-        _end_session(self.pid, self.record["start_ticks"])
+        procfs.end_session(self.pid, self.record["start_ticks"])
         try:
             _, _, rusage = os.wait4(self.pid, 0)
         except ChildProcessError:
@@ -300,7 +299,7 @@ class ProcessHandle(Handle):
     def _poll(self) -> None:
         zombie_since = None
         while True:
-            stat = _stat(self.pid)  # before the descriptor: see _reap's order
+            stat = procfs.read_stat(self.pid)  # before the descriptor: see _reap's order
             recorded = _read(self.descriptor) or {}
             if recorded.get("exit_code") is not None:
                 self._save(**{k: recorded[k] for k in ("exit_code", "error", "finished_at")})
@@ -316,23 +315,23 @@ class ProcessHandle(Handle):
                     self._save(exit_code=-1, error=LOST, finished_at=time.time_ns())
                     break
             time.sleep(POLL)
-        _end_session(self.pid, self.record["start_ticks"])
+        procfs.end_session(self.pid, self.record["start_ticks"])
 
     # -- helpers --------------------------------------------------------------
     def _ours(self) -> bool:
         """Alive and still the process we started, not another one given the same pid."""
-        stat = _stat(self.pid)
+        stat = procfs.read_stat(self.pid)
         return (stat is not None and stat.start == self.record["start_ticks"]
                 and stat.state not in "ZX")
 
     def _sample(self) -> Optional[Usage]:
-        stat = _stat(self.pid)
+        stat = procfs.read_stat(self.pid)
         if stat is None or stat.start != self.record["start_ticks"]:
             return self._usage
-        members = [self.pid] + _session_members(self.pid)
-        stats = [s for s in map(_stat, members) if s is not None]
-        cpu_ns = sum(s.cpu_ticks for s in stats) * 1_000_000_000 // CLOCK_TICKS
-        return self._merge(Usage(cpu_ns=cpu_ns, io_bytes=sum(map(_io_bytes, members))))
+        members = [self.pid] + procfs.session_members(self.pid)
+        stats = [s for s in map(procfs.read_stat, members) if s is not None]
+        cpu_ns = sum(s.cpu_ticks for s in stats) * 1_000_000_000 // procfs.CLOCK_TICKS
+        return self._merge(Usage(cpu_ns=cpu_ns, io_bytes=sum(map(procfs.io_bytes, members))))
 
     def _merge(self, sample: Usage) -> Usage:
         """Counters only grow: a process reaped by init takes its time with it."""
@@ -407,7 +406,7 @@ def _limits(spec: RunSpec, user: Optional[tuple], cpu_seconds: Optional[int]) ->
         wanted.append((resource.RLIMIT_CPU, int(cpu_seconds)))
     uid = user[0] if user else os.getuid()
     if spec.pids_limit and uid != 0:  # the kernel does not apply RLIMIT_NPROC to root
-        wanted.append((resource.RLIMIT_NPROC, int(spec.pids_limit) + _tasks_of(uid)))
+        wanted.append((resource.RLIMIT_NPROC, int(spec.pids_limit) + procfs.tasks_of(uid)))
     limits = []
     for which, value in wanted:
         hard = resource.getrlimit(which)[1]
@@ -428,92 +427,6 @@ def _size(text) -> int:
     if not match:
         raise StartFailed(f"Memory limit {text!r} is not a size like 512m or 2g.")
     return int(float(match.group(1)) * UNITS[match.group(2)])
-
-
-# -- /proc ------------------------------------------------------------------------
-class _Stat(NamedTuple):
-    state: str
-    session: int
-    threads: int
-    cpu_ticks: int  # utime + stime + cutime + cstime: itself and its reaped children
-    start: int  # clock ticks after boot: with the pid, names one process for good
-
-
-def _stat(pid: int) -> Optional[_Stat]:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stream:
-            text = stream.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()  # the command name may hold spaces
-    return _Stat(state=fields[0], session=int(fields[3]), threads=int(fields[17]),
-                 cpu_ticks=sum(int(f) for f in fields[11:15]), start=int(fields[19]))
-
-
-def _pids() -> list:
-    try:
-        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    except OSError:
-        return []
-
-
-def _session_members(sid: int) -> list:
-    """Processes in session ``sid`` other than its leader (zombies included)."""
-    members = []
-    for pid in _pids():
-        stat = _stat(pid) if pid != sid else None
-        if stat is not None and stat.session == sid:
-            members.append(pid)
-    return members
-
-
-def _io_bytes(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/io") as stream:
-            counters = dict(line.split(":", 1) for line in stream if ":" in line)
-    except OSError:
-        return 0
-    return int(counters.get("read_bytes", 0)) + int(counters.get("write_bytes", 0))
-
-
-def _tasks_of(uid: int) -> int:
-    """Processes and threads the user runs now: what RLIMIT_NPROC is counted against."""
-    total = 0
-    for pid in _pids():
-        try:
-            if os.stat(f"/proc/{pid}").st_uid != uid:
-                continue
-        except OSError:
-            continue
-        stat = _stat(pid)
-        total += stat.threads if stat else 0
-    return total
-
-
-def _end_session(sid: int, start_ticks: Optional[int]) -> None:
-    """SIGKILL what is left in the session ``sid``, then wait a little for it to be gone.
-
-    Only while ``sid`` still names our leader (alive or a zombie) or no process
-    at all: a new session can only take that id if a new process got the pid.
-    """
-    leader = _stat(sid)
-    if leader is not None and leader.start != start_ticks:
-        return
-    living = [pid for pid in _session_members(sid) if _alive(pid)]
-    for pid in living:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    deadline = time.monotonic() + SETTLE
-    while living and time.monotonic() < deadline:
-        time.sleep(0.02)
-        living = [pid for pid in living if _alive(pid)]
-
-
-def _alive(pid: int) -> bool:
-    stat = _stat(pid)
-    return stat is not None and stat.state not in "ZX"
 
 
 # -- files --------------------------------------------------------------------------
