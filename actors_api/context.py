@@ -1,8 +1,6 @@
 """The app's shared objects, reached from handlers without import cycles."""
 from __future__ import annotations
 
-import json
-
 from flask import current_app, request
 
 from .casing import convert_keys, to_snake
@@ -35,6 +33,3 @@ def links(*pairs) -> dict:
     base = request.host_url.rstrip("/")
     return {name: f"{base}{path}" for name, path in pairs}
 
-
-def dumps_message(value) -> str:
-    return json.dumps(value, separators=(",", ":"))

@@ -1,7 +1,7 @@
 """The client half of the ``actors`` command: drive a running platform through its API.
 
 Every command goes through ``runtime_sdk.client.Client``, the same client Python users
-import, and finds the platform through ``cli_config`` (``actors login`` and ``actors dev``
+import, and finds the platform through ``settings.py`` (``actors login`` and ``actors dev``
 write ``~/.config/actors/config.toml``; ``ACTORS_URL`` and ``ACTORS_TOKEN`` override it).
 
 What scripts can rely on:

@@ -6,7 +6,7 @@ else reads ``os.environ`` for platform settings.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Optional
 
 VERSION = "0.1.0"
@@ -58,7 +58,6 @@ class Config:
     webhook_backoff: tuple = (2, 10, 60, 300)  # seconds before the 2nd, 3rd... try (last repeats)
     webhook_timeout: float = 5.0  # seconds one webhook POST may take
     version: str = VERSION
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":

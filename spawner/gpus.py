@@ -1,12 +1,12 @@
 """GPUs on a spawner's host: what is there, who holds which, and what they did.
 
 Discovery uses NVML (nvidia-ml-py). An inventory can also be given as data
-(``--gpus`` JSON or ``ACTORS_GPU_INVENTORY``), which is how the allocator and
-routing are tested on machines without a GPU.
+(``--gpus`` JSON, or ``ACTORS_GPUS`` for ``actors spawner``), which is how the
+allocator and routing are tested on machines without a GPU.
 
-Allocation is per host and lives in Redis (``actors.store.gpus``), because a
-spawner's slots are separate processes: whole GPUs only, never one GPU to two
-running executions, all-or-nothing.
+Allocation is per host and lives in Redis (``actors_core/store/hosts.py``),
+because a spawner's slot processes are separate processes: whole GPUs only,
+never one GPU to two running executions, all-or-nothing.
 """
 from __future__ import annotations
 

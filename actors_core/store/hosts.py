@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Optional, Sequence
+from typing import Sequence
 
 from . import keys
 
@@ -102,6 +102,3 @@ class HostStore:
     def held(self, name: str) -> dict:
         raw = self.redis.hgetall(keys.host_gpus_held(name))
         return {int(k): v.decode() for k, v in raw.items()}
-
-    def holder_of(self, name: str, execution_id: str) -> Optional[list]:
-        return sorted(i for i, e in self.held(name).items() if e == execution_id) or None

@@ -13,11 +13,6 @@ def actor(actor_id: str) -> str:
 ALL_ACTORS = f"{PREFIX}actors"  # set of every actor id
 
 
-def owner_actors(owner: str) -> str:
-    """Set: ids of the actors a user owns."""
-    return f"{PREFIX}owner:{owner}:actors"
-
-
 def actor_executions(actor_id: str) -> str:
     """Sorted set: the actor's execution ids scored by arrival sequence."""
     return f"{PREFIX}actor:{actor_id}:executions"
