@@ -8,7 +8,7 @@
 * Whether anyone serves an actor's queue: :func:`queue_status_message`.
 
 The parts that act on these decisions are beside what they act on: the
-store's records and leases (``store/workers.py``, ``store/slots.py``), the
+store's records and leases (``store/workers.py``, ``store/leases.py``), the
 drain and release of one execution (``spawner/runner.py``) and the spawners'
 periodic sweep (``spawner/sweep.py``). The API imports this module for the
 same decisions.
@@ -43,12 +43,13 @@ def workers_to_keep(actor: dict, num: int, config) -> int:
 
 
 def worker_id(actor_id: str, slot: int) -> str:
-    """A worker is named after its slot, so the id on an execution matches ``GET workers``."""
+    """Worker ``slot`` (its number, 1..capacity: the record's ``slot`` field) of the actor,
+    so the id on an execution matches ``GET workers``."""
     return f"{actor_id}-{slot}"
 
 
 def slot_of(worker: Optional[str]) -> int:
-    """The slot number inside a worker id (1 when it cannot be read)."""
+    """The worker's number inside a worker id (1 when it cannot be read)."""
     try:
         return max(int(str(worker).rsplit("-", 1)[-1]), 1)
     except ValueError:

@@ -6,7 +6,7 @@ it had claimed but whose container never started are put in ERROR. So an
 execution is never left RUNNING by a crash of its spawner, as long as that
 spawner comes back. Every end goes through ``ExecutionRun.finish`` and
 ``ExecutionRun.release`` (runner.py), as in a run that never stopped: the
-actor's ``log_ex``, its run outcome, the events, the worker record, the slot
+actor's ``log_ex``, its run outcome, the events, the worker record, the worker's
 lease, the GPUs and the next drain.
 """
 from __future__ import annotations
@@ -60,19 +60,19 @@ def reconcile(spawner: SpawnerContext) -> list:
 def _taken_over(spawner: SpawnerContext, actor: dict, execution: dict,
                 reattach: bool) -> ExecutionRun:
     """The run of an execution this spawner claimed before it stopped, with the GPUs held
-    for it. One it follows again also holds again the actor's worker slot (a lease under
-    a new owner) and its worker record; one that never started holds neither (the dead
+    for it. One it follows again also holds again its worker's lease (under a new owner)
+    and its worker record; one that never started holds neither (the dead
     process's lease expires by itself, and the sweep drops its worker)."""
     store, execution_id = spawner.store, execution["id"]
-    slot = scheduling.slot_of(execution.get("worker_id"))
+    number = scheduling.slot_of(execution.get("worker_id"))
     lease_owner = f"{spawner.name}:reattached:{execution_id}"
     held = {index for index, holder in store.hosts.held(spawner.name).items()
             if holder == execution_id}
-    run = ExecutionRun(spawner, actor, execution_id, slot, lease_owner,
+    run = ExecutionRun(spawner, actor, execution_id, number, lease_owner,
                        gpus=[gpu for gpu in spawner.gpus if gpu.index in held])
     if reattach:
-        store.slots.renew(actor["id"], slot, lease_owner)
-        store.workers.start(actor["id"], scheduling.worker_id(actor["id"], slot), slot,
+        store.leases.renew(actor["id"], number, lease_owner)
+        store.workers.start(actor["id"], scheduling.worker_id(actor["id"], number), number,
                             spawner.name, execution_id)
         run.holds_worker = True
     return run

@@ -2,15 +2,16 @@
 
 :class:`SpawnerContext` is what every execution in one spawner process shares
 (settings, store, runtime, the spawner's name and GPUs); its :meth:`drain`
-admits at most one execution (an actor's worker slot, GPUs, the claim).
+admits at most one execution (the lease on one of the actor's workers, GPUs,
+the claim).
 :class:`ExecutionRun` is that execution until its end, which happens in two
 steps, each written once and used by every path (a normal exit, a failure to
 start, a refusal, and reconcile.py after a restart):
 
 * :meth:`ExecutionRun.finish`: the final record (RUNNING -> COMPLETE | ERROR,
   once), the actor's run outcome, and the events that follow from them;
-* :meth:`ExecutionRun.release`: the GPUs, the worker record, the actor's
-  worker slot, and what may have been waiting on them (another drain, GPU
+* :meth:`ExecutionRun.release`: the GPUs, the worker record, the worker's
+  lease, and what may have been waiting on them (another drain, GPU
   waiters), or forgetting the actor's mailbox when it is empty.
 
 Whatever goes wrong, an execution this module claimed ends COMPLETE or ERROR
@@ -71,9 +72,10 @@ class SpawnerContext:
         return scheduling.worker_capacity(actor, self.config)
 
     def drain(self, actor_id: str) -> Optional[str]:
-        """Run the actor's oldest waiting execution if one of its worker slots is free.
+        """Run the actor's oldest waiting execution if one of its workers is free (its
+        lease taken here).
 
-        When no slot is free this returns at once: the run holding the slot
+        When none is free this returns at once: the run holding the lease
         looks at the mailbox again when it lets go (:meth:`ExecutionRun.release`),
         so no message is stranded.
         """
@@ -81,10 +83,10 @@ class SpawnerContext:
         if actor is None:
             return None
         lease_owner = f"{self.name}:{os.getpid()}:{threading.get_ident()}"
-        slot = self.store.slots.acquire(actor_id, self.capacity(actor), lease_owner)
-        if slot is None:
+        number = self.store.leases.acquire(actor_id, self.capacity(actor), lease_owner)
+        if number is None:
             return None
-        run = ExecutionRun(self, actor, None, slot, lease_owner)
+        run = ExecutionRun(self, actor, None, number, lease_owner)
         try:
             needed = requested_count(actor.get("gpus"), len(self.gpus))
             if 0 < needed <= len(self.gpus):
@@ -93,7 +95,7 @@ class SpawnerContext:
                     # Stays SUBMITTED; whoever frees a GPU wakes the waiting actors.
                     run.waiting_for_gpus = True
                     return None
-            worker_id = scheduling.worker_id(actor_id, slot)
+            worker_id = scheduling.worker_id(actor_id, number)
             run.execution_id = self.store.executions.claim_next(actor_id, self.name, worker_id)
             if run.execution_id is None:
                 return None
@@ -116,7 +118,7 @@ class SpawnerContext:
         if len(chosen) < count:
             return []
         if not self.store.hosts.take_gpus(self.name, [g.index for g in chosen], holder):
-            return []  # another slot took one first; its release will wake us
+            return []  # another process took one first; its release will wake us
         return chosen
 
     def wake_gpu_waiters(self) -> None:
@@ -144,11 +146,11 @@ class SpawnerContext:
 
 class ExecutionRun:
     """One admitted execution, from its claim to its final record and the release of what
-    it held. ``execution_id`` is None while a drain holds a worker slot without having
+    it held. ``execution_id`` is None while a drain holds a worker's lease without having
     claimed anything (nothing waited, or GPUs were busy): :meth:`release` still runs."""
 
     def __init__(self, spawner: SpawnerContext, actor: dict, execution_id: Optional[str],
-                 slot: int, lease_owner: str, gpus: Sequence[Gpu] = ()):
+                 worker_number: int, lease_owner: str, gpus: Sequence[Gpu] = ()):
         self.spawner = spawner
         self.gpus = list(gpus)
         self._gpu_sampler: Optional[GpuSampler] = None
@@ -156,7 +158,7 @@ class ExecutionRun:
         self.config = spawner.config
         self.actor = actor
         self.execution_id = execution_id
-        self.slot = slot  # which of the actor's worker slots (its lease and worker record)
+        self.worker_number = worker_number  # which of the actor's workers: its lease and record
         self.lease_owner = lease_owner
         self.waiting_for_gpus = False  # the mail stays; a freed GPU wakes the actor instead
         self.holds_worker = False  # its worker record is BUSY with this execution
@@ -176,8 +178,8 @@ class ExecutionRun:
     # -- the whole life ----------------------------------------------------
     def claimed(self) -> None:
         """The execution is ours (RUNNING): its worker is BUSY, the GPUs are its own."""
-        self.store.workers.start(self.actor["id"], scheduling.worker_id(self.actor["id"], self.slot),
-                                 self.slot, self.spawner.name, self.execution_id)
+        self.store.workers.start(self.actor["id"], scheduling.worker_id(self.actor["id"], self.worker_number),
+                                 self.worker_number, self.spawner.name, self.execution_id)
         self.holds_worker = True
         if self.gpus:
             self.store.hosts.transfer_gpus(self.spawner.name, self.lease_owner, self.execution_id)
@@ -248,11 +250,11 @@ class ExecutionRun:
         """Let go of everything the run held, then wake what may be waiting on it.
 
         In this order: the GPUs (whoever waits for one is woken after), the
-        worker record (READY, or gone if a DELETE asked), the actor's worker
-        slot; then, unless the mail waits for GPUs, a new drain if mail is
+        worker record (READY, or gone if a DELETE asked), the worker's lease;
+        then, unless the mail waits for GPUs, a new drain if mail is
         waiting, else the actor leaves the set of mailboxes to sweep. "Release,
         then look" is what keeps a message from being stranded: a drain that
-        found no free slot returned because this run held it.
+        found no free worker returned because this run held one.
         """
         actor_id = self.actor["id"]
         gpus_freed = 0
@@ -260,8 +262,8 @@ class ExecutionRun:
             gpus_freed = self.store.hosts.give_back_gpus(self.spawner.name,
                                                          self.execution_id or self.lease_owner)
         if self.holds_worker:
-            self.store.workers.finish(actor_id, scheduling.worker_id(actor_id, self.slot))
-        self.store.slots.release(actor_id, self.slot, self.lease_owner)
+            self.store.workers.finish(actor_id, scheduling.worker_id(actor_id, self.worker_number))
+        self.store.leases.release(actor_id, self.worker_number, self.lease_owner)
         if gpus_freed:
             self.spawner.wake_gpu_waiters()
         if self.waiting_for_gpus:
@@ -340,7 +342,7 @@ class ExecutionRun:
             if exit_code is not None:
                 self._exited.set()
                 return exit_code
-            self.store.slots.renew(self.actor["id"], self.slot, self.lease_owner)
+            self.store.leases.renew(self.actor["id"], self.worker_number, self.lease_owner)
             if not self.killed and self.store.executions.kill_requested(self.execution_id):
                 self.killed = True
                 self.handle.kill()

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def sweep(store, config, host: str, queues: Iterable[str]) -> None:
     """Enqueue a drain for any actor on ``queues`` with waiting mail and a free worker
-    slot (e.g. behind a slot lease that expired with a dead spawner), then health-check
+    (e.g. behind a worker lease that expired with a dead spawner), then health-check
     and retire workers."""
     queues = list(queues)
     executions = store.executions
@@ -38,18 +38,18 @@ def sweep(store, config, host: str, queues: Iterable[str]) -> None:
 
 
 def needs_drain(store, actor: dict, config) -> bool:
-    """Mail is waiting and one of the actor's worker slots is free."""
+    """Mail is waiting and one of the actor's workers is free (no one holds its lease)."""
     if not store.executions.has_waiting(actor["id"]):
         return False
     capacity = scheduling.worker_capacity(actor, config)
-    return store.slots.busy(actor["id"], capacity) < capacity
+    return store.leases.busy(actor["id"], capacity) < capacity
 
 
 def sweep_workers(store, config, host: str, queues: Iterable[str], now: Optional[float] = None) -> dict:
     """One spawner's periodic pass over the workers of the actors on its queues.
 
     Health checks: this spawner vouches for the BUSY workers it runs and the
-    READY workers of actors it serves. A BUSY worker whose slot lease expired
+    READY workers of actors it serves. A BUSY worker whose lease expired
     lost its spawner (SIGKILL, power cut) and is dropped; the execution itself
     is settled when that spawner comes back (reconcile.py). Idle workers are
     retired per :func:`actors_core.scheduling.retirements`.

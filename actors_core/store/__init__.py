@@ -17,7 +17,7 @@ from .nonces import NonceStore
 from .permissions import PermissionStore
 from .revocations import RevokedTokens
 from .search import SearchStore
-from .slots import SlotLeases
+from .leases import WorkerLeases
 from .work import WorkQueue
 from .workers import WorkerStore
 
@@ -31,7 +31,7 @@ class Store:
         self.actors = ActorStore(redis)
         self.executions = ExecutionStore(redis)
         self.logs = LogStore(redis, config.log_max_bytes)
-        self.slots = SlotLeases(redis, config.lease_seconds)
+        self.leases = WorkerLeases(redis, config.lease_seconds)
         self.workers = WorkerStore(redis)
         self.work = WorkQueue(redis)
         self.hosts = HostStore(redis)

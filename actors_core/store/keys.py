@@ -32,8 +32,9 @@ MAILBOXES = f"{PREFIX}mailboxes"  # set of actor ids whose mailbox may be non-em
 SEQUENCE = f"{PREFIX}sequence"  # counter ordering every message ever accepted
 
 
-def slot(actor_id: str, number: int) -> str:
-    """String with expiry: the lease on one of the actor's worker slots."""
+def worker_lease(actor_id: str, number: int) -> str:
+    """String with expiry: the lease on the actor's worker ``number`` (who runs it now).
+    (The key keeps its old ``slot`` spelling, so spawners of either version agree.)"""
     return f"{PREFIX}actor:{actor_id}:slot:{number}"
 
 

@@ -159,7 +159,7 @@ class WorkerStore:
     def drop_if_lost(self, actor_id: str, worker_id: str, slot: int) -> bool:
         """Remove a BUSY worker whose slot lease expired: its spawner died mid-run."""
         return bool(self._drop_lost(keys=[*self._keys(actor_id, worker_id),
-                                          keys.slot(actor_id, slot)], args=[worker_id]))
+                                          keys.worker_lease(actor_id, slot)], args=[worker_id]))
 
     def health_check(self, actor_id: str, worker_id: str) -> None:
         self._touch(keys=[keys.worker(actor_id, worker_id)],

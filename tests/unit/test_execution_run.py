@@ -36,7 +36,7 @@ def _drains(store, queue="default") -> list:
 def _settled(store, actor_id, worker_id="A-1"):
     """What every end leaves: a READY worker, no lease, nothing RUNNING on s1."""
     assert store.workers.get(actor_id, worker_id)["status"] == "READY"
-    assert store.slots.busy(actor_id, 2) == 0
+    assert store.leases.busy(actor_id, 2) == 0
     assert store.executions.running_on("s1") == []
 
 

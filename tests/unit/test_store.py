@@ -76,7 +76,7 @@ def test_updates_never_resurrect_a_deleted_execution(store):
 
 
 def test_slots_bound_concurrency_and_expire(store):
-    slots = store.slots
+    slots = store.leases
     assert slots.acquire("A", 2, "one") == 1
     assert slots.acquire("A", 2, "two") == 2
     assert slots.acquire("A", 2, "three") is None

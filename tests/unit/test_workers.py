@@ -112,7 +112,7 @@ def test_sweep_retires_idle_workers_and_drops_lost_ones(store, config):
 def test_a_busy_worker_holding_its_lease_is_health_checked_not_dropped(store, config):
     store.actors.create({"id": "A", "owner": "o", "stateless": True, "max_workers": 2,
                          "queue": "default", "image": "x"})
-    assert store.slots.acquire("A", 2, "me") == 1
+    assert store.leases.acquire("A", 2, "me") == 1
     store.workers.start("A", "A-1", 1, "s1", "E1")
     store.redis.hset("actors:actor:A:worker:A-1", "last_health_check_time", '"old"')
     assert sweep.sweep_workers(store, config, "s1", ["default"]) == {"retired": 0, "lost": 0}

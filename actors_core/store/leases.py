@@ -1,9 +1,11 @@
-"""Worker slots: how many executions of one actor may run at once.
+"""Worker leases: how many executions of one actor may run at once.
 
-A stateful actor has one slot (its executions run one at a time, in order);
-a stateless actor has ``max_workers``. A slot is a Redis lease with an expiry
-that the spawner holding it renews while it runs, so a spawner that dies frees
-its slots by itself.
+An actor has workers numbered 1..capacity: one for a stateful actor (its
+executions run one at a time, in order), ``max_workers`` for a stateless one.
+Whoever runs worker n holds its lease, a Redis key with an expiry that it
+renews while it runs, so a spawner that dies frees its leases by itself.
+(The spawner's own processes are its *slot processes*, ``--slots``: another
+thing, see spawner/supervisor.py.)
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Optional
 from . import keys
 
 _ACQUIRE = """
--- KEYS: none; ARGV: slot key prefix, capacity, owner, lease ms
+-- KEYS: none; ARGV: lease key prefix, capacity, owner, lease ms
 for n = 1, tonumber(ARGV[2]) do
   if redis.call('SET', ARGV[1] .. n, ARGV[3], 'NX', 'PX', ARGV[4]) then return n end
 end
@@ -25,7 +27,7 @@ return 0
 """
 
 
-class SlotLeases:
+class WorkerLeases:
     def __init__(self, redis, lease_seconds: int):
         self.redis = redis
         self.lease_ms = lease_seconds * 1000
@@ -33,17 +35,17 @@ class SlotLeases:
         self._release = redis.register_script(_RELEASE)
 
     def acquire(self, actor_id: str, capacity: int, owner: str) -> Optional[int]:
-        number = self._acquire(args=[keys.slot(actor_id, ""), capacity, owner, self.lease_ms])
+        number = self._acquire(args=[keys.worker_lease(actor_id, ""), capacity, owner, self.lease_ms])
         return int(number) if number is not None else None
 
     def renew(self, actor_id: str, number: int, owner: str) -> None:
-        self.redis.set(keys.slot(actor_id, number), owner, px=self.lease_ms)
+        self.redis.set(keys.worker_lease(actor_id, number), owner, px=self.lease_ms)
 
     def release(self, actor_id: str, number: int, owner: str) -> None:
-        self._release(keys=[keys.slot(actor_id, number)], args=[owner])
+        self._release(keys=[keys.worker_lease(actor_id, number)], args=[owner])
 
     def busy(self, actor_id: str, capacity: int) -> int:
         with self.redis.pipeline(transaction=False) as pipe:
             for n in range(1, capacity + 1):
-                pipe.exists(keys.slot(actor_id, n))
+                pipe.exists(keys.worker_lease(actor_id, n))
             return sum(pipe.execute())
