@@ -23,7 +23,7 @@ CORS_HEADERS = {
 def create_app(config: Optional[Config] = None, store=None) -> Flask:
     from .auth import authenticate
     from .errors import register_error_handlers
-    from .routes import BLUEPRINTS
+    from .routes import BLUEPRINTS, ActorIdConverter
     from .store import Store
 
     config = config or Config.from_env()
@@ -34,6 +34,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     app.config["MAX_FORM_MEMORY_SIZE"] = config.max_message_bytes
     app.json.sort_keys = False
     app.url_map.strict_slashes = False
+    app.url_map.converters["actor"] = ActorIdConverter
     app.extensions["actors_store"] = store or Store.from_config(config)
     app.extensions["actors_sync_waiters"] = threading.BoundedSemaphore(config.sync_max_waiters)
 

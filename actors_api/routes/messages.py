@@ -44,7 +44,7 @@ def message_environment() -> dict:
     return {name: value for name, value in request.args.items() if name not in RESERVED_PARAMETERS}
 
 
-@bp.post("/actors/<actor_id>/messages")
+@bp.post("/actors/<actor:actor_id>/messages")
 def send_message(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, EXECUTE)
@@ -69,7 +69,7 @@ def send_message(actor_id):
     return ok(result, "The request was successful")
 
 
-@bp.get("/actors/<actor_id>/messages")
+@bp.get("/actors/<actor:actor_id>/messages")
 def count_messages(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ)
@@ -77,7 +77,7 @@ def count_messages(actor_id):
               "The request was successful")
 
 
-@bp.delete("/actors/<actor_id>/messages")
+@bp.delete("/actors/<actor:actor_id>/messages")
 def purge_messages(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, UPDATE)
