@@ -21,6 +21,7 @@ CORS_HEADERS = {
 
 
 def create_app(config: Optional[Config] = None, store=None) -> Flask:
+    from . import openapi
     from .auth import authenticate
     from .errors import register_error_handlers
     from .routes import BLUEPRINTS, ActorIdConverter
@@ -42,6 +43,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     app.before_request(authenticate)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    app.register_blueprint(openapi.bp)
 
     @app.after_request
     def add_cors_headers(response):
