@@ -26,6 +26,7 @@ setup(
         "apispec[marshmallow]>=6.6,<6.11",  # the OpenAPI document (actors_api/openapi.py)
         "apispec-webframeworks>=1.2,<1.3",
         "swagger-ui-py>=25.7,<25.8",  # Swagger UI's files for /docs, served from the package
+        "prometheus-client>=0.20,<0.27",  # /metrics and the spawners' metrics ports
     ],
     extras_require={
         "test": ["pytest>=8,<9.3", "fakeredis[lua]>=2.20,<2.42", "pytest-timeout>=2.3,<2.5",

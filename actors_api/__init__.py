@@ -21,7 +21,7 @@ CORS_HEADERS = {
 
 
 def create_app(config: Optional[Config] = None, store=None) -> Flask:
-    from . import openapi
+    from . import metrics, openapi
     from .auth import authenticate
     from .errors import register_error_handlers
     from .routes import BLUEPRINTS, ActorIdConverter
@@ -40,6 +40,8 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     app.extensions["actors_sync_waiters"] = threading.BoundedSemaphore(config.sync_max_waiters)
 
     register_error_handlers(app)
+    if config.metrics:
+        metrics.init_app(app)  # first: refused requests are timed too
     app.before_request(authenticate)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -5,6 +5,7 @@ import json
 
 from flask import Blueprint, Response, current_app, request
 
+from .. import metrics
 from ..auth import EXECUTE, READ, UPDATE, current_identity, load_actor
 from ..context import get_config, get_store, links
 from ..errors import APIError, envelope, ok
@@ -57,6 +58,7 @@ def send_message(actor_id):
         "id": new_id(), "executor": current_identity().username,
         "content_type": str(content_type), "environment": message_environment(),
     }, body)
+    metrics.message_accepted(actor, content_type)
     eid = execution["id"]
     if request.args.get("_abaco_synchronous", "").lower() == "true":
         return synchronous_answer(store, actor_id, eid)
