@@ -24,6 +24,8 @@ import requests
 from actors_api.models import ContentType, PermissionLevel, new_id, now_iso
 from actors_api.store.events import EventStatus
 
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 ACTOR_READY = "ACTOR_READY"
@@ -127,6 +129,7 @@ def deliver(store, config, event_id: str, post: Callable = requests.post,
         attempt["next_delay"] = delay
         status, next_due = EventStatus.RETRYING, clock() + delay
     store.events.record_attempt(event_id, attempt, status, next_due)
+    metrics.webhook_delivery(status)
     return status
 
 

@@ -16,6 +16,7 @@ from actors_api.store.work import dispatch_queue
 
 from . import scheduling
 from . import events
+from . import metrics
 from .runner import ExecutionRun, Spawner
 from .runtimes import LABEL_EXECUTION
 
@@ -54,6 +55,8 @@ def reconcile(spawner: Spawner) -> list:
             reason = "The spawner stopped before the container started."
             if store.executions.finish(execution, ExecutionStatus.ERROR, spawner.config.log_ex,
                                        status_message=reason):
+                metrics.execution_finished(store.actors.get(execution["actor_id"]), execution,
+                                           ExecutionStatus.ERROR)
                 events.execution_finished(store, execution["actor_id"], execution,
                                           ExecutionStatus.ERROR, None, reason)
             actor = store.actors.get(execution["actor_id"])

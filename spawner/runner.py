@@ -26,6 +26,7 @@ from actors_api.tokens import mint
 
 from . import scheduling
 from . import events
+from . import metrics
 from .binary_pipe import BinaryPipe
 from .gpus import Gpu, GpuSampler, free_memory, requested_count
 from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
@@ -233,6 +234,7 @@ class ExecutionRun:
             self._gpu_sampler = GpuSampler(self.gpus, self.config.gpu_sample_interval).start()
         else:
             self.store.executions.mark_started(self.execution_id)
+        metrics.execution_started(self.actor, execution)
         if self._pipe is not None:
             self._pipe.start()
         return handle
@@ -299,6 +301,8 @@ class ExecutionRun:
         changed = self.store.actors.record_run_outcome(self.actor["id"], True,
                                                        self.config.actor_error_threshold)
         if finished:
+            metrics.execution_finished(self.actor, record, ExecutionStatus.COMPLETE, exit_code,
+                                       final_state, fields["runtime"], self.killed)
             events.execution_finished(self.store, self.actor["id"], record,
                                       ExecutionStatus.COMPLETE, exit_code,
                                       fields.get("status_message", ""))
@@ -313,6 +317,7 @@ class ExecutionRun:
         changed = self.store.actors.record_run_outcome(self.actor["id"], False,
                                                        self.config.actor_error_threshold, reason)
         if finished:
+            metrics.execution_finished(self.actor, record, ExecutionStatus.ERROR)
             events.execution_finished(self.store, self.actor["id"], record,
                                       ExecutionStatus.ERROR, None, reason)
         if changed:
