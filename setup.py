@@ -6,6 +6,7 @@ setup(
     description="Actor-as-a-service: run container images as actors, Abaco-compatible API",
     packages=find_packages(exclude=["tests", "tests.*", "bench"]),
     python_requires=">=3.11",
+    package_data={"actors_api": ["apidocs/*"]},
     # Upper bounds are the newest versions the test suite has passed with: a new major or
     # minor release is taken in deliberately (cloudpickle 3.1.3 once changed tracebacks).
     install_requires=[
@@ -22,10 +23,15 @@ setup(
         "requests>=2.31,<2.35",
         "cloudpickle>=3.0,<3.2",
         "fakeredis[lua]>=2.20,<2.42",  # actors dev falls back to it when no Redis server exists
+        "apispec[marshmallow]>=6.6,<6.11",  # the OpenAPI document (actors_api/openapi.py)
+        "apispec-webframeworks>=1.2,<1.3",
+        "swagger-ui-py>=25.7,<25.8",  # Swagger UI's files for /docs, served from the package
+        "prometheus-client>=0.20,<0.27",  # /metrics and the spawners' metrics ports
     ],
     extras_require={
         "test": ["pytest>=8,<9.3", "fakeredis[lua]>=2.20,<2.42", "pytest-timeout>=2.3,<2.5",
-                 "import-linter>=2.1,<2.17"],  # lint-imports: the package rules in .importlinter
+                 "import-linter>=2.1,<2.17",
+                 "schemathesis>=4.1,<4.33", "openapi-spec-validator>=0.7,<0.10"],  # lint-imports: the package rules in .importlinter
         "gpu": ["nvidia-ml-py>=12"],
     },
     entry_points={"console_scripts": ["actors=actors_cli.main:main"]},

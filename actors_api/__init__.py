@@ -23,9 +23,10 @@ CORS_HEADERS = {
 def create_app(config: Optional[Config] = None, store=None) -> Flask:
     from actors_core.store import Store
 
+    from . import metrics, openapi
     from .auth import authenticate
     from .errors import register_error_handlers
-    from .routes import BLUEPRINTS
+    from .routes import BLUEPRINTS, ActorIdConverter
 
     config = config or Config.from_env()
     app = Flask(__name__)
@@ -35,13 +36,17 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     app.config["MAX_FORM_MEMORY_SIZE"] = config.max_message_bytes
     app.json.sort_keys = False
     app.url_map.strict_slashes = False
+    app.url_map.converters["actor"] = ActorIdConverter
     app.extensions["actors_store"] = store or Store.from_config(config)
     app.extensions["actors_sync_waiters"] = threading.BoundedSemaphore(config.sync_max_waiters)
 
     register_error_handlers(app)
+    if config.metrics:
+        metrics.init_app(app)  # first: refused requests are timed too
     app.before_request(authenticate)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    app.register_blueprint(openapi.bp)
 
     @app.after_request
     def add_cors_headers(response):

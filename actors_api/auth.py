@@ -30,9 +30,18 @@ def _store():
     return current_app.extensions["actors_store"]
 
 
+def public(view):
+    """Mark a view that answers without credentials (the API's document, its docs page,
+    the metrics): :func:`authenticate` lets its requests through."""
+    view.public = True
+    return view
+
+
 def authenticate() -> None:
     """``before_request``: put the caller's :class:`Identity` on ``g.identity``."""
     if request.method == "OPTIONS":
+        return
+    if getattr(current_app.view_functions.get(request.endpoint), "public", False):
         return
     header = request.headers.get("Authorization", "")
     nonce_id = request.args.get("x-nonce") or request.headers.get("X-Nonce")

@@ -48,7 +48,9 @@ def serve(host, port):
 @click.option("--gpus", default=None, help="GPUs this spawner hands out: none, auto (all that "
               "NVML sees), a list of indices/UUIDs, or a JSON inventory (simulated GPUs). "
               "Default: ACTORS_GPUS, else none.")
-def spawner(queues, slots, name, stop_mode, gpus):
+@click.option("--metrics-port", type=int, default=None, help="Serve this spawner's Prometheus "
+              "metrics on this port (all interfaces) at /metrics; docs/operations.md.")
+def spawner(queues, slots, name, stop_mode, gpus, metrics_port):
     """Take executions from the queue and run them as containers."""
     from spawner.supervisor import Supervisor
 
@@ -64,7 +66,7 @@ def spawner(queues, slots, name, stop_mode, gpus):
     except (NvmlUnavailable, ValueError) as error:
         raise click.ClickException(f"--gpus: {error}")
     Supervisor(config, queue_list, slots, name=name, runtime_name=config.runtime,
-               stop_mode=stop_mode, gpus=inventory).run()
+               stop_mode=stop_mode, gpus=inventory, metrics_port=metrics_port).run()
 
 
 @main.command()

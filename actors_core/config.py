@@ -22,6 +22,11 @@ def _str(name: str, default: Optional[str]) -> Optional[str]:
     return value if value not in (None, "") else default
 
 
+def _bool(name: str, default: bool) -> bool:
+    value = _str(name, None)
+    return default if value is None else value.strip().lower() not in ("0", "false", "no", "off")
+
+
 def _list(name: str, default: str) -> tuple:
     return tuple(p.strip() for p in _str(name, default).split(",") if p.strip())
 
@@ -57,6 +62,7 @@ class Config:
     webhook_max_attempts: int = 5  # tries of one webhook event before it is FAILED
     webhook_backoff: tuple = (2, 10, 60, 300)  # seconds before the 2nd, 3rd... try (last repeats)
     webhook_timeout: float = 5.0  # seconds one webhook POST may take
+    metrics: bool = True  # the API's /metrics and the counting behind it (docs/operations.md)
     version: str = VERSION
 
     @classmethod
@@ -92,6 +98,7 @@ class Config:
             webhook_max_attempts=_int("ACTORS_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts),
             webhook_backoff=tuple(float(p) for p in _list("ACTORS_WEBHOOK_BACKOFF", "2,10,60,300")),
             webhook_timeout=float(_str("ACTORS_WEBHOOK_TIMEOUT", "5")),
+            metrics=_bool("ACTORS_METRICS", cls.metrics),
         )
         values.update(overrides)
         config = cls(**values)

@@ -82,7 +82,14 @@ def parse(text: str) -> Schedule:
                 tzinfo=timezone.utc)
         except ValueError:
             raise CronError(f"{match['start']!r} is not a date and hour: {FORMAT_HELP}.")
-    return Schedule(start, every, unit)
+    schedule = Schedule(start, every, unit)
+    try:  # firings must stay within the calendar (year 9999), or the schedule never fires
+        schedule.at(max(start or current_hour(datetime.now(timezone.utc)),
+                        current_hour(datetime.now(timezone.utc))), 2)
+    except (OverflowError, ValueError):
+        raise CronError(f"'{every} {unit}' from {match['start']!r} runs past the year 9999; "
+                        "use a shorter period or an earlier start.")
+    return schedule
 
 
 def current_hour(now: datetime) -> datetime:

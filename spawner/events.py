@@ -29,6 +29,8 @@ from actors_core.ids import new_id
 from actors_core.store.events import EventStatus
 from actors_core.times import now_iso
 
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 ACTOR_READY = "ACTOR_READY"
@@ -138,6 +140,7 @@ def deliver(store, config, event_id: str, post: Callable = requests.post,
         attempt["next_delay"] = delay
         status, next_due = EventStatus.RETRYING, clock() + delay
     store.events.record_attempt(event_id, attempt, status, next_due)
+    metrics.webhook_delivery(status)
     return status
 
 

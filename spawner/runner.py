@@ -40,6 +40,7 @@ from actors_core.store import Store
 from actors_core.tokens import mint
 
 from . import events
+from . import metrics
 from .binary_pipe import BinaryPipe
 from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
 from .gpus import Gpu, GpuSampler, free_memory, requested_count
@@ -239,6 +240,9 @@ class ExecutionRun:
         changed = self.store.actors.record_run_outcome(
             self.actor["id"], not failed, self.config.actor_error_threshold, reason)
         if finished:
+            metrics.execution_finished(self.actor, record, status, exit_code,
+                                       fields.get("final_state"), fields.get("runtime"),
+                                       self.killed)
             events.execution_finished(self.store, self.actor["id"], record, status, exit_code,
                                       reason)
         if changed:
@@ -307,6 +311,7 @@ class ExecutionRun:
             self._gpu_sampler = GpuSampler(self.gpus, self.config.gpu_sample_interval).start()
         else:
             self.store.executions.mark_started(self.execution_id)
+        metrics.execution_started(self.actor, execution)
         if self._pipe is not None:
             self._pipe.start()
         return handle

@@ -61,7 +61,8 @@ def _slot_process_main(config: Config, queues: Sequence[str], spawner_name: str,
 class Supervisor:
     def __init__(self, config: Config, queues: Sequence[str], slots: int,
                  name: Optional[str] = None, runtime_name: Optional[str] = None,
-                 stop_mode: str = "finish", gpus: Sequence = ()):
+                 stop_mode: str = "finish", gpus: Sequence = (),
+                 metrics_port: Optional[int] = None):
         self.config = config
         self.gpus = list(gpus)
         # Spawners with GPUs also serve each queue's GPU twin, where GPU actors wait.
@@ -70,6 +71,7 @@ class Supervisor:
         self.name = name or config.spawner_name or socket.gethostname()
         self.runtime_name = runtime_name or config.runtime
         self.stop_mode = stop_mode
+        self.metrics_port = metrics_port
         self.store = Store.from_config(config)
         self._context = multiprocessing.get_context("spawn")
         self._children = {}
@@ -77,8 +79,12 @@ class Supervisor:
 
     def run(self) -> None:
         from . import reconcile
+        from .metrics import MetricsServer
         from .runner import SpawnerContext
         from .runtimes import make_runtime
+
+        # First: the slots and re-attached runs count into this spawner's metrics directory.
+        metrics = MetricsServer(self, self.metrics_port) if self.metrics_port is not None else None
 
         context = SpawnerContext(self.config, self.store,
                                  make_runtime(self.runtime_name, config=self.config), self.name,
@@ -112,6 +118,8 @@ class Supervisor:
         for thread in followers:
             thread.join(timeout=1)
         self.store.hosts.deregister(self.name)
+        if metrics is not None:
+            metrics.close()
 
     def tick(self) -> None:
         """Fire due cron actors and re-queue due webhook retries (each exactly once,

@@ -1,4 +1,6 @@
 """One blueprint per resource."""
+from werkzeug.routing import BaseConverter
+
 from .actors import bp as actors_bp
 from .admin import bp as admin_bp
 from .aliases import bp as aliases_bp
@@ -14,3 +16,14 @@ from .workers import bp as workers_bp
 
 BLUEPRINTS = (admin_bp, search_bp, actors_bp, messages_bp, executions_bp, state_bp,
               permissions_bp, nonces_bp, aliases_bp, configs_bp, events_bp, workers_bp)
+
+# Words right under /actors/ that other routes answer: never an actor id or an alias.
+ROUTED_WORDS = ("admin", "aliases", "configs", "search", "utilization")
+
+
+class ActorIdConverter(BaseConverter):
+    """``<actor:actor_id>``: an actor id or alias, one path segment that is not a routed
+    word, so ``PUT /actors/aliases`` is a 405 rather than a search for actor "aliases"."""
+
+    regex = rf"(?!(?:{'|'.join(ROUTED_WORDS)})$)[^/]+"
+    part_isolating = True  # matched against one segment (werkzeug guesses not, from the "/")

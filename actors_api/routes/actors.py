@@ -48,7 +48,7 @@ def register_actor():
     return ok(record, "Actor created successfully.")
 
 
-@bp.get("/actors/<actor_id>")
+@bp.get("/actors/<actor:actor_id>")
 def get_actor(actor_id):
     store = get_store()
     actor = with_queue_status(store, [load_actor(store, actor_id, READ)])[0]
@@ -66,7 +66,7 @@ def with_queue_status(store, actors: list) -> list:
     return actors
 
 
-@bp.put("/actors/<actor_id>")
+@bp.put("/actors/<actor:actor_id>")
 def replace_actor(actor_id):
     """PUT takes the full description: fields left out go back to their defaults."""
     store = get_store()
@@ -77,7 +77,7 @@ def replace_actor(actor_id):
     check_privileged_fields(current_identity(), loaded, current)
     actor = with_defaults(loaded)
     if not current["stateless"] and actor["stateless"]:
-        raise APIError("A stateful actor cannot be switched to stateless.")
+        raise APIError("A stateful actor cannot be switched to stateless.", 409)
     if actor["link"] != current.get("link"):
         check_link(store, actor_id, actor["link"])
     actor["cron_next_ex"] = next_ex_for(actor, current)
@@ -92,7 +92,7 @@ def replace_actor(actor_id):
     return ok(record, "Actor updated successfully.")
 
 
-@bp.delete("/actors/<actor_id>")
+@bp.delete("/actors/<actor:actor_id>")
 def delete_actor(actor_id):
     store = get_store()
     store.delete_actor(load_actor(store, actor_id, UPDATE), current_identity().tenant)

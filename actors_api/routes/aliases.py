@@ -51,7 +51,7 @@ def create_alias():
         raise APIError(f"{name!r} is the id of an actor; choose another alias.")
     alias = store.aliases.create(identity.tenant, name, actor["id"], identity.username)
     if alias is None:
-        raise APIError(f"Alias {name!r} already exists.")
+        raise APIError(f"Alias {name!r} already exists.", 409)
     store.permissions.grant("alias", identity.tenant, name, identity.username, PermissionLevel.UPDATE)
     return ok(_shown(alias), "Alias created successfully.")
 

@@ -65,7 +65,7 @@ def create_config():
     config = store.configs.create(identity.tenant, dict(fields, name=loaded["name"],
                                                         owner=identity.username))
     if config is None:
-        raise APIError(f"Actor config {loaded['name']!r} already exists.")
+        raise APIError(f"Actor config {loaded['name']!r} already exists.", 409)
     store.permissions.grant("config", identity.tenant, config["name"], identity.username,
                             PermissionLevel.UPDATE)
     return ok(_shown(config), "Actor config created successfully.")

@@ -11,13 +11,13 @@ from actors_core.enums import PermissionLevel
 
 from ..auth import READ, current_identity, load_actor
 from ..context import get_store
-from ..errors import APIError, Forbidden, ok
+from ..errors import APIError, Forbidden, NotFound, ok
 
 bp = Blueprint("events", __name__)
 MAX_LINK_HOPS = 32  # a chain of links longer than this is refused as if it were a cycle
 
 
-@bp.get("/actors/<actor_id>/events")
+@bp.get("/actors/<actor:actor_id>/events")
 def list_events(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ)
@@ -34,7 +34,7 @@ def check_link(store, actor_id: str, link) -> None:
     identity = current_identity()
     target = store.find_actor(identity.tenant, link)
     if target is None:
-        raise APIError(f"Invalid actor description: link: no actor with id or alias {link!r}.")
+        raise NotFound(f"Invalid actor description: link: no actor with id or alias {link!r}.")
     have = actor_level(store, identity, target)
     if have < PermissionLevel.EXECUTE:
         raise Forbidden(f"Permission denied: linking to {link!r} needs EXECUTE on it; you have "

@@ -21,7 +21,7 @@ def load_execution(store, actor_id: str, execution_id: str) -> dict:
     return execution
 
 
-@bp.get("/actors/<actor_id>/executions")
+@bp.get("/actors/<actor:actor_id>/executions")
 def list_executions(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ)
@@ -36,7 +36,7 @@ def list_executions(actor_id):
     return ok(result, "Actor executions retrieved successfully.")
 
 
-@bp.get("/actors/<actor_id>/executions/<execution_id>")
+@bp.get("/actors/<actor:actor_id>/executions/<execution_id>")
 def get_execution(actor_id, execution_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ)
@@ -49,7 +49,7 @@ def get_execution(actor_id, execution_id):
     return ok(execution, "Actor execution retrieved successfully.")
 
 
-@bp.delete("/actors/<actor_id>/executions/<execution_id>")
+@bp.delete("/actors/<actor:actor_id>/executions/<execution_id>")
 def stop_execution(actor_id, execution_id):
     """A queued execution is cancelled; a running one is force-quit by its spawner."""
     store = get_store()
@@ -66,7 +66,7 @@ def stop_execution(actor_id, execution_id):
     return ok(store.executions.get(execution_id), message)
 
 
-@bp.get("/actors/<actor_id>/executions/<execution_id>/logs")
+@bp.get("/actors/<actor:actor_id>/executions/<execution_id>/logs")
 def get_logs(actor_id, execution_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ)
@@ -81,7 +81,7 @@ def get_logs(actor_id, execution_id):
     return ok(result, "Logs retrieved successfully.")
 
 
-@bp.get("/actors/<actor_id>/executions/<execution_id>/results")
+@bp.get("/actors/<actor:actor_id>/executions/<execution_id>/results")
 def pop_result(actor_id, execution_id):
     """The next unread result as raw bytes; an empty body when there is none (as in Abaco)."""
     store = get_store()

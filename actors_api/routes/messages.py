@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, request
 from actors_core.enums import ContentType
 from actors_core.ids import new_id
 
+from .. import metrics
 from ..auth import EXECUTE, READ, UPDATE, current_identity, load_actor
 from ..context import get_config, get_store, links
 from ..errors import APIError, envelope, ok
@@ -46,7 +47,7 @@ def message_environment() -> dict:
     return {name: value for name, value in request.args.items() if name not in RESERVED_PARAMETERS}
 
 
-@bp.post("/actors/<actor_id>/messages")
+@bp.post("/actors/<actor:actor_id>/messages")
 def send_message(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, EXECUTE)
@@ -59,6 +60,7 @@ def send_message(actor_id):
         "id": new_id(), "executor": current_identity().username,
         "content_type": str(content_type), "environment": message_environment(),
     }, body)
+    metrics.message_accepted(actor, content_type)
     eid = execution["id"]
     if request.args.get("_abaco_synchronous", "").lower() == "true":
         return synchronous_answer(store, actor_id, eid)
@@ -71,7 +73,7 @@ def send_message(actor_id):
     return ok(result, "The request was successful")
 
 
-@bp.get("/actors/<actor_id>/messages")
+@bp.get("/actors/<actor:actor_id>/messages")
 def count_messages(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ)
@@ -79,7 +81,7 @@ def count_messages(actor_id):
               "The request was successful")
 
 
-@bp.delete("/actors/<actor_id>/messages")
+@bp.delete("/actors/<actor:actor_id>/messages")
 def purge_messages(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, UPDATE)

@@ -60,7 +60,7 @@ def _one(store, nonce_id: str, manager: bool, actor_id=None, alias=None) -> dict
 
 
 # -- actor nonces -------------------------------------------------------------------------
-@bp.get("/actors/<actor_id>/nonces")
+@bp.get("/actors/<actor:actor_id>/nonces")
 def list_actor_nonces(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ, allow_nonce=False)
@@ -70,14 +70,14 @@ def list_actor_nonces(actor_id):
     return ok([_shown(n, base) for n in nonces], "Actor nonces retrieved successfully.")
 
 
-@bp.post("/actors/<actor_id>/nonces")
+@bp.post("/actors/<actor:actor_id>/nonces")
 def create_actor_nonce(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, UPDATE, allow_nonce=False)
     return _create(store, f"/actors/{actor['id']}", actor_id=actor["id"])
 
 
-@bp.get("/actors/<actor_id>/nonces/<nonce_id>")
+@bp.get("/actors/<actor:actor_id>/nonces/<nonce_id>")
 def get_actor_nonce(actor_id, nonce_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ, allow_nonce=False)
@@ -86,7 +86,7 @@ def get_actor_nonce(actor_id, nonce_id):
     return ok(_shown(nonce, f"/actors/{actor['id']}"), "Actor nonce retrieved successfully.")
 
 
-@bp.delete("/actors/<actor_id>/nonces/<nonce_id>")
+@bp.delete("/actors/<actor:actor_id>/nonces/<nonce_id>")
 def delete_actor_nonce(actor_id, nonce_id):
     store = get_store()
     actor = load_actor(store, actor_id, UPDATE, allow_nonce=False)

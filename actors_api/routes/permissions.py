@@ -33,14 +33,14 @@ def share(store, kind: str, ident: str, owner: str):
               f"Permission {loaded['level'].name} set for {loaded['user']!r}.", convert_case=False)
 
 
-@bp.get("/actors/<actor_id>/permissions")
+@bp.get("/actors/<actor:actor_id>/permissions")
 def get_actor_permissions(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ, allow_nonce=False)
     return list_permissions(store, "actor", actor["id"])
 
 
-@bp.post("/actors/<actor_id>/permissions")
+@bp.post("/actors/<actor:actor_id>/permissions")
 def share_actor(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, UPDATE, allow_nonce=False)

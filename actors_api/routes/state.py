@@ -14,18 +14,18 @@ def _stateful_actor(store, actor_id: str, level) -> dict:
     actor = load_actor(store, actor_id, level)
     if actor["stateless"]:
         raise APIError(f"Actor {actor_id!r} is stateless; only actors registered with "
-                       "stateless=false keep state.")
+                       "stateless=false keep state.", 409)
     return actor
 
 
-@bp.get("/actors/<actor_id>/state")
+@bp.get("/actors/<actor:actor_id>/state")
 def get_state(actor_id):
     store = get_store()
     actor = _stateful_actor(store, actor_id, READ)
     return ok({"state": store.actors.get_state(actor["id"])}, "Actor state retrieved successfully.")
 
 
-@bp.post("/actors/<actor_id>/state")
+@bp.post("/actors/<actor:actor_id>/state")
 def set_state(actor_id):
     store = get_store()
     actor = _stateful_actor(store, actor_id, UPDATE)

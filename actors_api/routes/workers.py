@@ -12,14 +12,14 @@ from ..errors import APIError, NotFound, ok
 bp = Blueprint("workers", __name__)
 
 
-@bp.get("/actors/<actor_id>/workers")
+@bp.get("/actors/<actor:actor_id>/workers")
 def list_workers(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ)
     return ok(store.workers.list_for_actor(actor["id"]), "Workers retrieved successfully.")
 
 
-@bp.post("/actors/<actor_id>/workers")
+@bp.post("/actors/<actor:actor_id>/workers")
 def ensure_workers(actor_id):
     """Keep at least ``num`` workers (default 1), never more than the actor may have."""
     store = get_store()
@@ -40,14 +40,14 @@ def ensure_workers(actor_id):
     return ok(store.workers.list_for_actor(actor["id"]), message)
 
 
-@bp.get("/actors/<actor_id>/workers/<worker_id>")
+@bp.get("/actors/<actor:actor_id>/workers/<worker_id>")
 def get_worker(actor_id, worker_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ)
     return ok(_load_worker(store, actor["id"], worker_id), "Worker retrieved successfully.")
 
 
-@bp.delete("/actors/<actor_id>/workers/<worker_id>")
+@bp.delete("/actors/<actor:actor_id>/workers/<worker_id>")
 def delete_worker(actor_id, worker_id):
     """An idle worker goes at once; a busy one after its current execution."""
     store = get_store()

@@ -19,6 +19,17 @@ RESERVED_ALIASES = ("executions", "nonces", "logs", "messages", "adapters", "adm
 MAX_NONCE_USES = 1_000_000_000
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+# The same rules as JSON Schema, for the OpenAPI document (actors_api/openapi.py).
+NAME_DOC = {"pattern": NAME.pattern, "not": {"enum": [".", ".."]}}
+ALIAS_DOC = {"pattern": NAME.pattern, "not": {"anyOf": [
+    {"enum": [".", ".."]},
+    {"pattern": f"^({'|'.join(_any_case(w) for w in RESERVED_ALIASES)})$"}]}}
+
+
 class Level(fields.Field):
     """A permission level by name (any case), loaded as :class:`PermissionLevel`."""
 
@@ -37,7 +48,7 @@ class Level(fields.Field):
 
 
 def check_name(value: str, what: str) -> None:
-    if not NAME.match(value) or value in (".", ".."):
+    if not NAME.fullmatch(value) or value in (".", ".."):
         raise ValidationError(f"{what} must be {NAME_RULE}.")
 
 
@@ -48,7 +59,8 @@ class PermissionSchema(Schema):
 
 class NonceSchema(Schema):
     level = Level(allow_none_level=False, load_default=PermissionLevel.EXECUTE)
-    max_uses = fields.Integer(load_default=-1)
+    max_uses = fields.Integer(load_default=-1, metadata={"anyOf": [
+        {"const": -1}, {"minimum": 1, "maximum": MAX_NONCE_USES}]})
     description = fields.String(load_default="", validate=validate.Length(max=1024))
 
     @validates("max_uses")
@@ -58,7 +70,7 @@ class NonceSchema(Schema):
 
 
 class AliasSchema(Schema):
-    alias = fields.String(required=True)
+    alias = fields.String(required=True, metadata=ALIAS_DOC)
     actor_id = fields.String(required=True, validate=validate.Length(min=1, max=256))
 
     @validates("alias")
@@ -70,11 +82,11 @@ class AliasSchema(Schema):
 
 
 class AliasUpdateSchema(AliasSchema):
-    alias = fields.String()  # optional in a PUT; if given it must be the alias in the URL
+    alias = fields.String(metadata=ALIAS_DOC)  # optional in a PUT; if given, the URL's alias
 
 
 class ConfigSchema(Schema):
-    name = fields.String(required=True)
+    name = fields.String(required=True, metadata=NAME_DOC)
     value = fields.String(required=True, validate=validate.Length(max=65536))
     is_secret = fields.Boolean(load_default=False)
     actors = StringList(required=True)
@@ -85,4 +97,4 @@ class ConfigSchema(Schema):
 
 
 class ConfigUpdateSchema(ConfigSchema):
-    name = fields.String()  # optional in a PUT; if given it must be the name in the URL
+    name = fields.String(metadata=NAME_DOC)  # optional in a PUT; if given, the URL's name

@@ -79,12 +79,12 @@ class SpawnerProcess:
     """``actors spawner`` as a subprocess; stop() is a clean stop, crash() a SIGKILL of all of it."""
 
     def __init__(self, environment: dict, name: str, queues: str = "default", slots: int = 2,
-                 log_path: Path = None):
+                 log_path: Path = None, extra_args: tuple = ()):
         self.name = name
         self.log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "actors_cli.main", "spawner", "--queues", queues,
-             "--slots", str(slots), "--name", name],
+             "--slots", str(slots), "--name", name, *extra_args],
             env=environment, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)
 

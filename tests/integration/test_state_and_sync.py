@@ -24,10 +24,10 @@ def test_state_is_set_read_and_seen_by_the_container(client):
 def test_stateless_actors_refuse_state_and_stateful_cannot_become_stateless(client):
     stateless = client.create_actor(ECHO)
     response = client.post(f"/actors/{stateless['id']}/state", json={"x": 1})
-    assert response.status_code == 400 and "stateless" in response.json()["message"]
+    assert response.status_code == 409 and "stateless" in response.json()["message"]
     stateful = client.create_actor(ECHO, stateless=False)
     response = client.put(f"/actors/{stateful['id']}", json={"image": ECHO, "stateless": True})
-    assert response.status_code == 400 and "stateless" in response.json()["message"]
+    assert response.status_code == 409 and "stateless" in response.json()["message"]
     bad = client.post(f"/actors/{stateful['id']}/state", data="{oops",
                       headers={"Content-Type": "application/json"})
     assert bad.status_code == 400

@@ -146,7 +146,7 @@ def test_unknown_routes_wrong_methods_and_cors(http, alice):
 
 def test_state_needs_a_stateful_actor(http, alice):
     stateless = _create(http, alice)
-    assert http.post(f"/actors/{stateless['id']}/state", json=1, headers=alice).status_code == 400
+    assert http.post(f"/actors/{stateless['id']}/state", json=1, headers=alice).status_code == 409
     stateful = _create(http, alice, stateless="false")
     assert http.post(f"/actors/{stateful['id']}/state", json=[1, 2], headers=alice).json["result"] == {"state": [1, 2]}
     assert http.post(f"/actors/{stateful['id']}/state", data="null", content_type="application/json",

@@ -22,7 +22,7 @@ def test_a_link_must_name_an_actor_the_caller_may_execute(http, config, alice):
     bob = bearer(config, "bob")
     bobs = _create(http, bob)
     missing = http.post("/actors", headers=alice, json={"image": "x/y", "link": "nope"})
-    assert missing.status_code == 400 and "no actor with id or alias 'nope'" in missing.json["message"]
+    assert missing.status_code == 404 and "no actor with id or alias 'nope'" in missing.json["message"]
     refused = http.post("/actors", headers=alice, json={"image": "x/y", "link": bobs["id"]})
     assert refused.status_code == 403 and "EXECUTE" in refused.json["message"]
 

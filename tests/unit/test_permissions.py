@@ -303,7 +303,7 @@ def test_alias_names_are_checked(api, alice):
         assert response.status_code == 400 and "alias" in response.json["message"], bad
     api.ok("POST", "/actors/aliases", alice, json={"alias": "v1.2", "actor_id": actor["id"]})
     response = api("POST", "/actors/aliases", alice, json={"alias": "v1.2", "actor_id": actor["id"]})
-    assert response.status_code == 400 and "already exists" in response.json["message"]
+    assert response.status_code == 409 and "already exists" in response.json["message"]
     response = api("POST", "/actors/aliases", alice, json={"alias": actor["id"], "actor_id": actor["id"]})
     assert response.status_code == 400
     response = api("POST", "/actors/aliases", alice, json={"alias": "ghost", "actor_id": "nope"})
@@ -507,7 +507,7 @@ def test_configs_need_update_on_their_actors_and_have_permissions(api, alice, co
         assert response.status_code == 400 and "name" in response.json["message"]
     api.ok("POST", "/actors/configs", alice, json={"name": "c", "value": "v", "actors": "named"})
     response = api("POST", "/actors/configs", alice, json={"name": "c", "value": "v", "actors": "named"})
-    assert response.status_code == 400 and "already exists" in response.json["message"]
+    assert response.status_code == 409 and "already exists" in response.json["message"]
     assert api("GET", "/actors/configs/c", bob).status_code == 403
     assert api.ok("GET", "/actors/configs", bob) == []
     result = api.ok("POST", "/actors/configs/c/permissions", alice, json={"user": "bob", "level": "READ"})

@@ -1,0 +1,342 @@
+"""What the API answers: the records inside the envelope's ``result``, as marshmallow schemas.
+
+The handlers build their answers from the store, not through these schemas; the schemas
+exist so the OpenAPI document (actors_api/openapi.py) is generated from one description of
+each record, and so tests can check real answers against it. A record field added to a
+store module belongs here too: the document says ``additionalProperties: false``, and the
+schemathesis run in CI fails on any field it does not list.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from actors_core.enums import ActorStatus, ContentType, ExecutionStatus, PermissionLevel
+
+from .actor import GpuCount
+
+TIME = {"format": "date-time", "description": "ISO 8601 UTC, ending in Z."}
+
+
+def _time(description: str = "", **kwargs):
+    return fields.String(metadata=dict(TIME, description=f"{description} ISO 8601 UTC.".strip()),
+                         **kwargs)
+
+
+def _enum(enum_type, **kwargs):
+    return fields.String(validate=validate.OneOf([str(member) for member in enum_type]), **kwargs)
+
+
+def _links(owner: str, *names):
+    """A schema for Abaco's ``_links``: absolute URLs on this server."""
+    return type(f"{owner}Links", (Schema,), {
+        name: fields.Url(require_tld=False, metadata={"description": f"The {name} URL."})
+        for name in names})
+
+
+class Envelope(Schema):
+    """Every JSON answer, success or error."""
+
+    message = fields.String(required=True, metadata={"description": "What happened, for a person."})
+    result = fields.Raw(required=True, allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(["success", "error"]))
+    version = fields.String(required=True, metadata={"description": "The server's version."})
+
+
+class ActorRecord(Schema):
+    id = fields.String(required=True, metadata={"description": "13-character opaque id."})
+    name = fields.String(allow_none=True)
+    owner = fields.String()
+    image = fields.String()
+    description = fields.String()
+    status = _enum(ActorStatus, metadata={
+        "description": "SUBMITTED until a spawner checked the image, then READY or ERROR."})
+    status_message = fields.String()
+    stateless = fields.Boolean()
+    default_environment = fields.Dict(keys=fields.String(), values=fields.String())
+    privileged = fields.Boolean()
+    max_workers = fields.Integer(allow_none=True)
+    mem_limit = fields.String(allow_none=True)
+    max_cpus = fields.Float(allow_none=True)
+    hints = fields.List(fields.String())
+    queue = fields.String()
+    log_ex = fields.Integer(allow_none=True)
+    token = fields.Boolean()
+    use_container_uid = fields.Boolean()
+    gpus = GpuCount()
+    gpu_memory_min = fields.Integer(allow_none=True)
+    link = fields.String(allow_none=True)
+    webhook = fields.String(allow_none=True)
+    cron_schedule = fields.String(allow_none=True)
+    cron_on = fields.Boolean()
+    cron_next_ex = fields.String(allow_none=True, metadata={
+        "description": "The next cron firing, ISO 8601 UTC, or null."})
+    revision = fields.Integer(metadata={"description": "Bumped by each new image."})
+    create_time = _time()
+    last_update_time = _time()
+
+
+class GpuAssignment(Schema):
+    index = fields.Integer()
+    uuid = fields.String()
+    name = fields.String()
+
+
+class GpuStats(Schema):
+    peak_memory_used = fields.Integer(allow_none=True, metadata={"description": "Bytes."})
+    mean_utilization = fields.Float(metadata={"description": "Percent."})
+    peak_utilization = fields.Float(metadata={"description": "Percent."})
+    samples = fields.Integer()
+    interval = fields.Float(metadata={"description": "Seconds between samples."})
+
+
+class ExecutionRecord(Schema):
+    id = fields.String(required=True)
+    actor_id = fields.String()
+    worker_id = fields.String(allow_none=True)
+    executor = fields.String(metadata={"description": "Who sent the message."})
+    status = _enum(ExecutionStatus)
+    status_message = fields.String()
+    exit_code = fields.Integer(allow_none=True)
+    content_type = _enum(ContentType)
+    cpu = fields.Integer(metadata={"description": "CPU nanoseconds."})
+    io = fields.Integer(metadata={"description": "Block and network bytes."})
+    runtime = fields.Float(metadata={"description": "Wall-clock seconds it ran."})
+    message_received_time = _time()
+    start_time = _time(allow_none=True)
+    finish_time = _time(allow_none=True)
+    final_state = fields.Dict(allow_none=True, metadata={
+        "description": "The runtime's own State (Docker's keys), plus ForceQuit after a force-quit."})
+    gpus = fields.List(fields.Nested(GpuAssignment))
+    gpu_stats = fields.Nested(GpuStats, allow_none=True)
+
+
+class ExecutionView(ExecutionRecord):
+    _links = fields.Nested(_links("Execution", "self", "logs", "owner"))
+
+
+class ExecutionSummary(Schema):
+    id = fields.String()
+    status = _enum(ExecutionStatus)
+    message_received_time = _time()
+    start_time = _time(allow_none=True)
+    finish_time = _time(allow_none=True)
+
+
+class ExecutionTotals(Schema):
+    total_executions = fields.Integer()
+    total_cpu = fields.Integer()
+    total_io = fields.Integer()
+    total_runtime = fields.Float()
+    total_gpu_seconds = fields.Float()
+
+
+class ExecutionList(ExecutionTotals):
+    actor_id = fields.String()
+    api_server = fields.String()
+    owner = fields.String()
+    ids = fields.List(fields.String())
+    executions = fields.List(fields.Nested(ExecutionSummary))
+
+
+class Logs(Schema):
+    logs = fields.String()
+    _links = fields.Nested(_links("Logs", "self", "execution", "owner"))
+
+
+class MessageAccepted(Schema):
+    execution_id = fields.String()
+    msg = fields.String(metadata={"description": "The message as text ('binary - omitted' for bytes)."})
+    _links = fields.Nested(_links("Message", "self", "messages", "owner"))
+
+
+class ExecutionId(Schema):
+    execution_id = fields.String()
+
+
+class MessageCount(Schema):
+    messages = fields.Integer(metadata={"description": "Queued, not yet started."})
+
+
+class MessagesPurged(MessageCount):
+    cancelled = fields.Integer()
+
+
+class State(Schema):
+    state = fields.Raw(allow_none=True, metadata={"description": "Any JSON value."})
+
+
+class WorkerRecord(Schema):
+    id = fields.String()
+    actor_id = fields.String()
+    status = fields.String(validate=validate.OneOf(["READY", "BUSY", "SHUTDOWN_REQUESTED"]))
+    host = fields.String(allow_none=True)
+    execution_id = fields.String(allow_none=True)
+    slot = fields.Integer()
+    create_time = _time()
+    last_execution_time = _time(allow_none=True)
+    last_health_check_time = _time(allow_none=True)
+
+
+class WebhookAttempt(Schema):
+    attempt = fields.Integer()
+    time = _time()
+    status_code = fields.Integer(allow_none=True)
+    error = fields.String()
+    next_delay = fields.Float()
+
+
+class EventRecord(Schema):
+    id = fields.String()
+    actor_id = fields.String()
+    kind = fields.String(validate=validate.OneOf(["link", "webhook"]))
+    target = fields.String()
+    event_type = fields.String()
+    event = fields.Dict(metadata={"description": "The event as sent (docs/events.md)."})
+    status = fields.String(validate=validate.OneOf(
+        ["SUBMITTED", "PENDING", "RETRYING", "DELIVERED", "FAILED"]))
+    status_message = fields.String()
+    execution_id = fields.String(allow_none=True)
+    create_time = _time()
+    attempts = fields.List(fields.Nested(WebhookAttempt))
+
+
+LEVELS = [level.name for level in PermissionLevel if level is not PermissionLevel.NONE]
+
+
+class NonceRecord(Schema):
+    id = fields.String()
+    actor_id = fields.String(allow_none=True)
+    alias = fields.String(allow_none=True)
+    owner = fields.String()
+    level = fields.String(validate=validate.OneOf(LEVELS))
+    max_uses = fields.Integer()
+    remaining_uses = fields.Integer(metadata={"description": "-1 when unlimited."})
+    current_uses = fields.Integer()
+    description = fields.String()
+    create_time = _time()
+    last_use_time = _time(allow_none=True)
+    _links = fields.Dict(keys=fields.String(), values=fields.Url(), metadata={
+        "description": "self, owner, and actor or alias."})
+
+
+class AliasRecord(Schema):
+    alias = fields.String()
+    actor_id = fields.String()
+    owner = fields.String()
+    create_time = _time()
+    last_update_time = _time()
+    _links = fields.Nested(_links("Alias", "self", "actor", "owner"))
+
+
+class ConfigRecord(Schema):
+    name = fields.String()
+    value = fields.String(allow_none=True, metadata={"description": "null for a secret."})
+    is_secret = fields.Boolean()
+    actors = fields.String(metadata={"description": "Actor ids and aliases, comma-separated."})
+    owner = fields.String()
+    create_time = _time()
+    last_update_time = _time()
+    _links = fields.Nested(_links("Config", "self", "owner"))
+
+
+class HostGpu(Schema):
+    index = fields.Integer()
+    uuid = fields.String()
+    name = fields.String()
+    memory_total = fields.Integer(metadata={"description": "Bytes."})
+    simulated = fields.Boolean()
+    busy = fields.Boolean()
+    execution_id = fields.String(allow_none=True, metadata={
+        "description": "The holder, when it is an execution of the caller's tenant."})
+
+
+class HostRecord(Schema):
+    name = fields.String()
+    hostname = fields.String()
+    queues = fields.List(fields.String())
+    slots = fields.Integer()
+    runtime = fields.String()
+    started = _time()
+    last_heartbeat = _time()
+    gpus = fields.List(fields.Nested(HostGpu))
+
+
+def _counts(name: str, enum_values, base=Schema):
+    """A base schema with one integer per status value (``{"READY": 2, "BUSY": 1}``)."""
+    return type(name, (base,), {str(v): fields.Integer() for v in enum_values})
+
+
+WORKER_STATUSES = ("READY", "BUSY", "SHUTDOWN_REQUESTED")
+
+
+class ActorWorkers(_counts("ActorWorkerCounts", WORKER_STATUSES)):
+    actor_id = fields.String()
+    workers = fields.Integer()
+    minimum = fields.Integer()
+    max_workers = fields.Integer()
+
+
+class WorkersSummary(_counts("WorkerCounts", WORKER_STATUSES)):
+    total_workers = fields.Integer()
+    actors = fields.List(fields.Nested(ActorWorkers))
+    workers = fields.List(fields.Nested(WorkerRecord))
+
+
+class ActorExecutions(_counts("ActorExecutionCounts", ExecutionStatus, ExecutionTotals)):
+    actor_id = fields.String()
+    executions = fields.Integer()
+
+
+class ExecutionsSummary(_counts("ExecutionCounts", ExecutionStatus)):
+    executions = fields.Integer()
+    total_executions = fields.Integer()
+    total_cpu = fields.Integer()
+    total_io = fields.Integer()
+    total_runtime = fields.Float()
+    actors = fields.List(fields.Nested(ActorExecutions))
+
+
+class HostUse(Schema):
+    name = fields.String()
+    queues = fields.List(fields.String())
+    slots = fields.Integer()
+    slots_in_use = fields.Integer()
+
+
+class ActorUse(Schema):
+    actor_id = fields.String()
+    queue = fields.String()
+    workers = fields.Integer()
+    busy_workers = fields.Integer()
+    max_workers = fields.Integer()
+    queued_messages = fields.Integer()
+
+
+class Utilization(Schema):
+    total_slots = fields.Integer()
+    slots_in_use = fields.Integer()
+    workers = fields.Integer()
+    busy_workers = fields.Integer()
+    queued_messages = fields.Integer()
+    hosts = fields.List(fields.Nested(HostUse))
+    actors = fields.List(fields.Nested(ActorUse))
+
+
+class SearchMetadata(Schema):
+    total_count = fields.Integer(metadata={"description": "Every match, not only this page."})
+    records_skipped = fields.Integer()
+    record_limit = fields.Integer()
+    count_returned = fields.Integer()
+
+
+class LogRecord(Schema):
+    execution_id = fields.String()
+    actor_id = fields.String()
+    logs = fields.String()
+
+
+def search_result(record_schema):
+    return type(f"{record_schema.__name__.replace('Record', '')}Search", (Schema,), {
+        "_metadata": fields.Nested(SearchMetadata),
+        "search": fields.List(fields.Nested(record_schema)),
+    })
