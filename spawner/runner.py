@@ -26,7 +26,7 @@ from actors_core.store import Store
 from actors_core.store.work import dispatch_queue
 from actors_core.tokens import mint
 
-from . import events
+from . import events, outputs, status_events
 from .binary_pipe import BinaryPipe
 from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
 from .gpus import Gpu, GpuSampler, free_memory, requested_count
@@ -52,6 +52,7 @@ class Spawner:
         self.name = name or config.spawner_name or socket.gethostname()
         self.gpus = list(gpus)
         self.queues = list(queues)  # the actor queues it serves (GPU twins included)
+        status_events.identify(self)
 
     def capacity(self, actor: dict) -> int:
         return scheduling.worker_capacity(actor, self.config)
@@ -85,6 +86,7 @@ class Spawner:
             scheduling.worker_started(self.store, actor_id, slot, self.name, execution_id)
             if gpus:
                 self.store.hosts.transfer_gpus(self.name, lease_owner, execution_id)
+                status_events.gpus_assigned(self.store, execution_id, actor_id, gpus)
             run = ExecutionRun(self, actor, execution_id, slot, lease_owner, gpus)
             if needed > len(self.gpus):
                 run.refuse(f"The actor asks for {needed} GPUs; spawner {self.name} has "
@@ -202,12 +204,13 @@ class ExecutionRun:
 
     # -- steps -------------------------------------------------------------
     def _start(self, execution: dict) -> Handle:
-        self.spawner.runtime.ensure_image(self.actor["image"])
+        status_events.image_ready(self, self.spawner.runtime.ensure_image(self.actor["image"]))
         self.workdir.mkdir(parents=True, exist_ok=True)
         body = self.store.executions.message_body(self.execution_id)
         self._results = ResultsSocket(str(self.workdir / "results.sock"), self._store_result,
                                       self._reject_result).start()
-        mounts = [Mount(self._results.path, RESULTS_TARGET, read_only=False)]
+        mounts = [Mount(self._results.path, RESULTS_TARGET, read_only=False),
+                  outputs.prepare(self.workdir)]
         if execution["content_type"] == str(ContentType.BINARY):
             fifo = self.workdir / "binary_data"
             self._pipe = BinaryPipe(str(fifo), body)
@@ -234,6 +237,7 @@ class ExecutionRun:
             self._gpu_sampler = GpuSampler(self.gpus, self.config.gpu_sample_interval).start()
         else:
             self.store.executions.mark_started(self.execution_id)
+        status_events.started(self, handle)
         if self._pipe is not None:
             self._pipe.start()
         return handle
@@ -295,6 +299,7 @@ class ExecutionRun:
         if self.killed:
             final_state["ForceQuit"] = True
             fields["status_message"] = "Force-quit on request; the container was killed."
+        fields.update(outputs.collect(self))  # before finish: the final record lists them
         finished = self.store.executions.finish(record, ExecutionStatus.COMPLETE, self._log_ex(),
                                                 **fields)
         changed = self.store.actors.record_run_outcome(self.actor["id"], True,
@@ -309,8 +314,9 @@ class ExecutionRun:
     def _fail(self, reason: str) -> None:
         self.store.logs.append(self.execution_id, f"[actors] {reason}\n".encode())
         record = self._record()
+        kept = outputs.collect(self) if self._exited.is_set() and record else {}  # never mid-write
         finished = record is not None and self.store.executions.finish(
-            record, ExecutionStatus.ERROR, self._log_ex(), status_message=reason)
+            record, ExecutionStatus.ERROR, self._log_ex(), status_message=reason, **kept)
         changed = self.store.actors.record_run_outcome(self.actor["id"], False,
                                                        self.config.actor_error_threshold, reason)
         if finished:

@@ -142,6 +142,9 @@ class Supervisor:
             if scheduling.needs_drain(self.store, actor, self.config):
                 self.store.work.enqueue_drain(actor_id, dispatch_queue(actor))
         scheduling.sweep_workers(self.store, self.config, self.name, self.queues)
+        from . import outputs  # (imported here, like the runtimes: the supervisor starts light)
+
+        outputs.sweep_expired(self.store, self.config)  # kept outputs past their log_ex
 
     def _start_slot(self, slot: int) -> None:
         process = self._context.Process(
