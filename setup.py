@@ -24,7 +24,9 @@ setup(
         "fakeredis[lua]>=2.20,<2.42",  # actors dev falls back to it when no Redis server exists
     ],
     extras_require={
-        "test": ["pytest>=8,<9.3", "fakeredis[lua]>=2.20,<2.42", "pytest-timeout>=2.3,<2.5"],
+        "test": ["pytest>=8,<9.3", "fakeredis[lua]>=2.20,<2.42", "pytest-timeout>=2.3,<2.5",
+                 "boto3>=1.34,<1.45", "moto[server]>=5.0,<5.3"],  # S3 outputs on a local S3 server
+        "s3": ["boto3>=1.34,<1.45"],  # ACTORS_ARTIFACT_URL=s3://bucket/prefix
         "gpu": ["nvidia-ml-py>=12"],
     },
     entry_points={"console_scripts": ["actors=actors_cli.main:main"]},

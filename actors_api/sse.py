@@ -113,7 +113,13 @@ class StreamSlots:
         return release
 
 
-def event_frame(event: dict, event_id: int, convert=None) -> str:
+def event_frame(event, event_id: int, convert=None) -> str:
+    """One frame. ``event`` is a dict, or the JSON text as the store keeps it (passed on
+    without decoding unless ``convert`` must rename its keys)."""
+    if isinstance(event, str):
+        if convert is None:
+            return f"id: {event_id}\ndata: {event}\n\n"
+        event = json.loads(event)
     body = convert(event) if convert else event
     return f"id: {event_id}\ndata: {json.dumps(body, separators=(',', ':'))}\n\n"
 
@@ -123,7 +129,8 @@ def stream(read: Callable[[int], dict], position: int, id_field: str,
            convert=None, on_end: Optional[dict] = None) -> Iterator[str]:
     """The body of one stream.
 
-    ``read(position)`` returns ``{events, cursor, final?}`` after ``position``;
+    ``read(position)`` returns ``{events, cursor, final?}`` after ``position`` (events
+    as dicts or as ``(id, json text)`` pairs);
     without a ``signal`` (over the cap) it is read once and the stream closes
     with ``retry:``; with one, the stream stays until ``seconds`` have passed
     or the final event is sent.
@@ -136,7 +143,7 @@ def stream(read: Callable[[int], dict], position: int, id_field: str,
             signal.clear()  # before reading: an event recorded after the read wakes us
         page = read(position)
         for event in page["events"]:
-            position = event[id_field]
+            position, event = event if isinstance(event, tuple) else (event[id_field], event)
             yield event_frame(event, position, convert)
         if page["events"]:
             quiet_since = time.monotonic()

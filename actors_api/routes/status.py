@@ -31,7 +31,7 @@ def execution_status(actor_id, execution_id):
         page = store.timeline.since(execution_id, since, limit=1)
         if page["final"] and not page["events"]:
             return Response(status=204)  # the final event was delivered: EventSource stops here
-        read = lambda position: store.timeline.since(execution_id, position, MAX_PAGE)  # noqa: E731
+        read = lambda position: store.timeline.since(execution_id, position, MAX_PAGE, raw=True)  # noqa: E731
         return _stream(execution_id, read, since, "seq",
                        on_end={"execution_id": execution_id})
     page = store.timeline.since(execution_id, since, _limit())
@@ -46,7 +46,7 @@ def actor_status(actor_id):
     actor_id = load_actor(store, actor_id, READ)["id"]
     since = _since()
     if _wants_stream():
-        read = lambda position: store.timeline.feed_since(actor_id, position, MAX_PAGE)  # noqa: E731
+        read = lambda position: store.timeline.feed_since(actor_id, position, MAX_PAGE, raw=True)  # noqa: E731
         return _stream(actor_id, read, since, "cursor")
     page = store.timeline.feed_since(actor_id, since, _limit())
     return ok({"actor_id": actor_id, **page}, "Status events retrieved successfully.")

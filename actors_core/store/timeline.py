@@ -151,30 +151,44 @@ class Timeline:
         return json.loads(raw) if raw else None
 
     # -- reading -----------------------------------------------------------------
-    def since(self, execution_id: str, since: int = 0, limit: int = PAGE) -> dict:
+    def since(self, execution_id: str, since: int = 0, limit: int = PAGE,
+              raw: bool = False) -> dict:
         """``{events, cursor, final}``: events with ``seq > since`` (at most ``limit``);
         ``cursor`` is the last seq returned (``since`` if none); ``final`` says the
-        log is closed and ``cursor`` has reached its end, so nothing more will come."""
+        log is closed and ``cursor`` has reached its end, so nothing more will come.
+        ``raw`` gives ``(seq, json text)`` pairs, for streams that pass them on as they are."""
         since, limit = max(int(since), 0), _page(limit)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.lrange(keys.execution_status_events(execution_id), since, since + limit - 1)
             pipe.llen(keys.execution_status_events(execution_id))
             pipe.sismember(keys.execution_status_types(execution_id), "#final")
-            raw, length, closed = pipe.execute()
-        events = [json.loads(item) for item in raw]
-        cursor = events[-1]["seq"] if events else min(since, length)
+            found, length, closed = pipe.execute()
+        cursor = since + len(found) if found else min(since, length)
+        if raw:
+            events = [(since + number + 1, item.decode()) for number, item in enumerate(found)]
+        else:
+            events = [json.loads(item) for item in found]
         return {"events": events, "cursor": cursor, "final": bool(closed) and cursor >= length}
 
     def last_seq(self, execution_id: str) -> int:
         return int(self.redis.llen(keys.execution_status_events(execution_id)))
 
-    def feed_since(self, actor_id: str, since: int = 0, limit: int = PAGE) -> dict:
-        """``{events, cursor}`` over the actor's feed: events with ``cursor > since``."""
+    def feed_since(self, actor_id: str, since: int = 0, limit: int = PAGE,
+                   raw: bool = False) -> dict:
+        """``{events, cursor, head}`` over the actor's feed: events with ``cursor > since``;
+        ``head`` is the newest cursor (``since=head`` reads only what comes next)."""
         since, limit = max(int(since), 0), _page(limit)
-        raw = self.redis.zrangebyscore(keys.actor_status_feed(actor_id), f"({since}", "+inf",
-                                       start=0, num=limit)
-        events = [json.loads(item) for item in raw]
-        return {"events": events, "cursor": events[-1]["cursor"] if events else since}
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(keys.actor_status_feed(actor_id), f"({since}", "+inf",
+                               start=0, num=limit, withscores=True)
+            pipe.get(keys.actor_status_cursor(actor_id))
+            found, head = pipe.execute()
+        if raw:
+            events = [(int(score), item.decode()) for item, score in found]
+        else:
+            events = [json.loads(item) for item, _ in found]
+        cursor = int(found[-1][1]) if found else since
+        return {"events": events, "cursor": cursor, "head": int(head or 0)}
 
     def feed_cursor(self, actor_id: str) -> int:
         return int(self.redis.get(keys.actor_status_cursor(actor_id)) or 0)

@@ -256,6 +256,32 @@ def test_a_failing_actor_still_keeps_its_outputs(client, spawner, writer_image):
     assert one.content == b"got this far\n"
 
 
+def test_a_restarted_spawner_reattaches_and_still_collects(admin, environment, platform_dir,
+                                                           writer_image):
+    queue, name = f"re-{uuid.uuid4().hex[:6]}", f"reattach-{uuid.uuid4().hex[:6]}"
+    log_path = platform_dir / f"{name}.log"
+    first = SpawnerProcess(environment, name=name, queues=queue, slots=1, log_path=log_path)
+    actor = admin.create_actor(WRITER, queue=queue)
+    try:
+        eid = admin.post(f"/actors/{actor['id']}/messages",
+                         json={"text": {"before-crash.txt": "kept\n"}, "sleep": 4}
+                         ).json()["result"]["execution_id"]
+        admin.wait_for_log(actor["id"], eid, "sleeping")
+    finally:
+        first.crash()
+    second = SpawnerProcess(environment, name=name, queues=queue, slots=1, log_path=log_path)
+    try:
+        events = _final_events(admin, actor["id"], eid)
+    finally:
+        second.stop()
+    assert [e["type"] for e in events] == [
+        "ACCEPTED", "QUEUED", "CLAIMED", "IMAGE_CHECKED", "STARTED", "REATTACHED",
+        "OUTPUTS_COLLECTED", "FINISHED"]
+    assert "still running" in events[5]["message"] and events[5]["source"]["node"] == name
+    record = admin.execution(actor["id"], eid)
+    assert [o["path"] for o in record["outputs"]] == ["before-crash.txt"]
+
+
 # -- the process runtime --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -350,9 +376,9 @@ class Gunicorn:
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.get(self.url + "/actors", timeout=1)
+                requests.get(self.url + "/actors", timeout=5)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still importing the app
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)
 

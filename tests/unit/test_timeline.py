@@ -86,7 +86,7 @@ def test_the_actor_feed_pages_over_all_executions(store, registered):
         (first, "ACCEPTED"), (first, "QUEUED"), (second, "ACCEPTED"), (second, "QUEUED")]
     assert [e["cursor"] for e in feed["events"]] == [1, 2, 3, 4] and feed["cursor"] == 4
     assert store.timeline.feed_since(actor["id"], 3, limit=10)["events"][0]["cursor"] == 4
-    assert store.timeline.feed_since(actor["id"], 4) == {"events": [], "cursor": 4}
+    assert store.timeline.feed_since(actor["id"], 4) == {"events": [], "cursor": 4, "head": 4}
 
 
 def test_deleting_the_actor_removes_its_events(store, registered):
