@@ -282,6 +282,24 @@ def test_a_restarted_spawner_reattaches_and_still_collects(admin, environment, p
     assert [o["path"] for o in record["outputs"]] == ["before-crash.txt"]
 
 
+def test_assigned_gpus_are_an_event(admin, environment, platform_dir):
+    from .test_gpus import TWO_GPUS
+
+    queue = f"gpus-{uuid.uuid4().hex[:6]}"
+    spawner = SpawnerProcess(dict(environment, ACTORS_GPUS=TWO_GPUS), name=f"gpu-{queue}",
+                             queues=queue, slots=1, log_path=platform_dir / f"{queue}.log")
+    try:
+        actor = admin.create_actor(ECHO, queue=queue, gpus=1)
+        eid = admin.send(actor["id"], "gpu")
+        events = _final_events(admin, actor["id"], eid)
+    finally:
+        spawner.stop()
+    assert [e["type"] for e in events] == ["ACCEPTED", "QUEUED", "CLAIMED", "GPUS_ASSIGNED",
+                                           "IMAGE_CHECKED", "STARTED", "FINISHED"]
+    assert events[3]["detail"] == {"gpus": ["GPU-sim-0000"]}
+    assert events[3]["source"]["node"] == spawner.name
+
+
 # -- the process runtime --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
