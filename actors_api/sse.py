@@ -126,13 +126,13 @@ def event_frame(event, event_id: int, convert=None) -> str:
 
 def stream(read: Callable[[int], dict], position: int, id_field: str,
            signal: Optional[threading.Event], seconds: float,
-           convert=None, on_end: Optional[dict] = None) -> Iterator[str]:
+           convert=None, on_end: Optional[dict] = None, page_size: int = 1000) -> Iterator[str]:
     """The body of one stream.
 
     ``read(position)`` returns ``{events, cursor, final?}`` after ``position`` (events
     as dicts or as ``(id, json text)`` pairs);
-    without a ``signal`` (over the cap) it is read once and the stream closes
-    with ``retry:``; with one, the stream stays until ``seconds`` have passed
+    without a ``signal`` (over the cap) what is there is sent and the stream
+    closes with ``retry:``; with one, the stream stays until ``seconds`` have passed
     or the final event is sent.
     """
     yield f"retry: {RETRY_MS}\n\n"
@@ -150,8 +150,8 @@ def stream(read: Callable[[int], dict], position: int, id_field: str,
         if page.get("final"):
             yield f"event: end\ndata: {json.dumps(on_end or {})}\n\n"
             return
-        if len(page["events"]) and not signal:
-            continue  # a short poll drains what is there, then closes
+        if len(page["events"]) >= page_size:
+            continue  # a full page: there is more already
         remaining = deadline - time.monotonic()
         if signal is None or remaining <= 0:
             return

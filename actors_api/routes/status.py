@@ -66,7 +66,8 @@ def _stream(name: str, read, since: int, id_field: str, on_end=None) -> Response
             release()
 
     convert = (lambda event: convert_keys(event, to_camel)) if config.case == "camel" else None
-    body = sse.stream(read, since, id_field, signal, config.status_stream_seconds, convert, on_end)
+    body = sse.stream(read, since, id_field, signal, config.status_stream_seconds, convert, on_end,
+                      page_size=MAX_PAGE)
     response = Response(body, mimetype="text/event-stream", headers=STREAM_HEADERS)
     response.call_on_close(close)
     return response

@@ -180,3 +180,39 @@ def test_logs_as_raw_text(http, alice, store):
     assert raw.mimetype == "text/plain" and raw.data == b"line one\nline two\n"
     wrapped = http.get(f"/actors/{actor_id}/executions/{eid}/logs", headers=alice)
     assert wrapped.json["result"]["logs"] == "line one\nline two\n"
+
+
+def test_a_live_stream_is_woken_by_new_events_and_ends_after_the_final_one(store):
+    import threading
+    import time
+
+    from actors_api import sse
+    from actors_core.ids import new_id
+
+    actor = store.actors.create({"id": new_id(), "owner": "alice", "image": "img",
+                                 "stateless": True, "queue": "default", "max_workers": None})
+    eid = store.executions.submit(actor, {"id": new_id(), "executor": "alice",
+                                          "content_type": "str", "environment": {}}, b"m")["id"]
+    listener = sse.Listener(store.timeline)
+    signal = listener.watch(eid)
+    body = sse.stream(lambda position: store.timeline.since(eid, position, 1000, raw=True), 0,
+                      "seq", signal, seconds=20)
+    received = []
+
+    def later():
+        time.sleep(0.5)
+        store.executions.claim_next(actor["id"], "s", "w")
+        time.sleep(0.3)
+        store.executions.finish(store.executions.get_internal(eid), ExecutionStatus.COMPLETE, 60,
+                                exit_code=0)
+
+    threading.Thread(target=later, daemon=True).start()
+    started = time.monotonic()
+    for frame in body:
+        received.append((round(time.monotonic() - started, 1), frame))
+    listener.forget(eid, signal)
+    ids = [int(f.split("\n")[0][4:]) for _, f in received if f.startswith("id: ")]
+    assert ids == [1, 2, 3, 4] and received[-1][1].startswith("event: end")
+    assert time.monotonic() - started < 5  # woken by the events, not by the 20 s limit
+    claimed_at = next(t for t, f in received if '"CLAIMED"' in f)
+    assert 0.3 < claimed_at < 2.0  # it came while the stream was open
