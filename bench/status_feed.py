@@ -180,7 +180,8 @@ def main() -> None:
                 ratios.append(rate_b / rate_a)
                 delivered.append(got / args.seconds)
                 print(f"pair {pair + 1}: alone {rate_a:7.1f} msg/s   while reading {rate_b:7.1f} "
-                      f"msg/s   ratio {rate_b / rate_a:.3f}   readers got {got / args.seconds:8.0f} "
+                      f"msg/s   ratio {rate_b / rate_a:.3f}   "
+                      f"readers got {got / args.seconds:8.0f} "
                       f"events/s", flush=True)
             load_after = os.getloadavg()
         finally:

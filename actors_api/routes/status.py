@@ -31,9 +31,10 @@ def execution_status(actor_id, execution_id):
         page = store.timeline.since(execution_id, since, limit=1)
         if page["final"] and not page["events"]:
             return Response(status=204)  # the final event was delivered: EventSource stops here
-        read = lambda position: store.timeline.since(execution_id, position, MAX_PAGE, raw=True)  # noqa: E731
-        return _stream(execution_id, read, since, "seq",
-                       on_end={"execution_id": execution_id})
+        def read(position: int) -> dict:
+            return store.timeline.since(execution_id, position, MAX_PAGE, raw=True)
+
+        return _stream(execution_id, read, since, "seq", on_end={"execution_id": execution_id})
     page = store.timeline.since(execution_id, since, _limit())
     result = {"actor_id": actor_id, "execution_id": execution_id, "status": execution["status"],
               **page}
@@ -46,7 +47,9 @@ def actor_status(actor_id):
     actor_id = load_actor(store, actor_id, READ)["id"]
     since = _since()
     if _wants_stream():
-        read = lambda position: store.timeline.feed_since(actor_id, position, MAX_PAGE, raw=True)  # noqa: E731
+        def read(position: int) -> dict:
+            return store.timeline.feed_since(actor_id, position, MAX_PAGE, raw=True)
+
         return _stream(actor_id, read, since, "cursor")
     page = store.timeline.feed_since(actor_id, since, _limit())
     return ok({"actor_id": actor_id, **page}, "Status events retrieved successfully.")

@@ -215,8 +215,8 @@ def test_collection_into_s3_stops_at_the_cap_leaving_no_object(s3, store, config
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
-    config = config.with_overrides(artifact_url=f"s3://{bucket}/p", artifact_s3_endpoint=s3.endpoint,
-                                   output_max_bytes=1000)
+    config = config.with_overrides(artifact_url=f"s3://{bucket}/p",
+                                   artifact_s3_endpoint=s3.endpoint, output_max_bytes=1000)
     workdir = tmp_path / "run"
     outputs.prepare(workdir)
     small = _write(workdir / "outputs", "a.txt", b"a" * 600)
