@@ -30,8 +30,10 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8,<9.3", "fakeredis[lua]>=2.20,<2.42", "pytest-timeout>=2.3,<2.5",
-                 "import-linter>=2.1,<2.17",
-                 "schemathesis>=4.1,<4.33", "openapi-spec-validator>=0.7,<0.10"],  # lint-imports: the package rules in .importlinter
+                 "import-linter>=2.1,<2.17",  # lint-imports: the package rules in .importlinter
+                 "schemathesis>=4.1,<4.33", "openapi-spec-validator>=0.7,<0.10",
+                 "boto3>=1.34,<1.45", "moto[server]>=5.0,<5.3"],  # S3 outputs on a local S3 server
+        "s3": ["boto3>=1.34,<1.45"],  # ACTORS_ARTIFACT_URL=s3://bucket/prefix
         "gpu": ["nvidia-ml-py>=12"],
     },
     entry_points={"console_scripts": ["actors=actors_cli.main:main"]},

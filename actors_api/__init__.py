@@ -39,6 +39,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     app.url_map.converters["actor"] = ActorIdConverter
     app.extensions["actors_store"] = store or Store.from_config(config)
     app.extensions["actors_sync_waiters"] = threading.BoundedSemaphore(config.sync_max_waiters)
+    status_streams(app, config)
 
     register_error_handlers(app)
     if config.metrics:
@@ -54,3 +55,13 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
         return response
 
     return app
+
+
+def status_streams(app: Flask, config: Config) -> None:
+    """Status events recorded here come from the API; SSE streams share a cap and a listener."""
+    from .sse import Listener, StreamSlots
+
+    store = app.extensions["actors_store"]
+    store.timeline.identify("api", version=config.version)
+    app.extensions["actors_status_streams"] = StreamSlots(config.status_max_streams)
+    app.extensions["actors_status_listener"] = Listener(store.timeline)

@@ -47,6 +47,7 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 BINARY = "application/octet-stream"
 TEXT = "text/plain"
+SSE = "text/event-stream"
 
 ERROR_MESSAGES = {
     400: "Bad input: the message names the field or value.",
@@ -56,6 +57,7 @@ ERROR_MESSAGES = {
     408: "A synchronous message did not finish in time; the execution goes on.",
     409: "The request conflicts with the current state: the name is taken, a stateless "
          "actor has no state, a stateful actor cannot become stateless.",
+    410: "It was kept for the actor's log_ex and is gone.",
     413: "The request body is larger than the server accepts.",
     503: "The server cannot do this now (e.g. no key to encrypt secrets).",
 }
@@ -97,6 +99,11 @@ MESSAGE_ENVIRONMENT = _query(
                     "propertyNames": {"not": {"enum": ["_abaco_synchronous", "x-nonce"]}}},
     "Every other query parameter becomes an environment variable of the execution "
     "(overriding the actor's default_environment).", style="form", explode=True)
+
+SINCE = _query("since", {"type": "integer", "minimum": 0},
+               "Events after this seq (execution) or cursor (actor feed); Last-Event-ID wins.")
+STATUS_LIMIT = _query("limit", {"type": "integer", "minimum": 1},
+                      "At most this many events (the server caps it).")
 
 PERMISSION_MAP = {"type": "object", "additionalProperties": {"enum": records.LEVELS},
                   "description": "{username: level}, strongest first."}
@@ -169,8 +176,29 @@ OPERATIONS = {
     "executions.list_executions": Operation(records.ExecutionList),
     "executions.get_execution": Operation(records.ExecutionView),
     "executions.stop_execution": Operation(records.ExecutionRecord),
-    "executions.get_logs": Operation(records.Logs),
+    "executions.get_logs": Operation(records.Logs, answers={"200": {
+        "description": "The logs; with Accept: text/plain the raw text alone.",
+        "content": {TEXT: {"schema": {"type": "string"}}}}}),
     "executions.pop_result": Operation(answers=RESULT_ANSWER),
+    # status events and outputs
+    "status.execution_status": Operation(
+        records.ExecutionStatusPage, errors=(400, 401, 403, 404), query=(SINCE, STATUS_LIMIT),
+        answers={"200": {"description": "The events after since; with Accept: "
+                         "text/event-stream a Server-Sent Events stream (id: is the seq, "
+                         "Last-Event-ID resumes) that ends after the final event.",
+                         "content": {SSE: {"schema": {"type": "string"}}}},
+                 "204": {"description": "A stream asked for after its final event."}}),
+    "status.actor_status": Operation(
+        records.ActorStatusPage, errors=(400, 401, 403, 404), query=(SINCE, STATUS_LIMIT),
+        answers={"200": {"description": "The actor's feed after since (a cursor); with "
+                         "Accept: text/event-stream a Server-Sent Events stream.",
+                         "content": {SSE: {"schema": {"type": "string"}}}}}),
+    "outputs.download_outputs": Operation(errors=(401, 403, 404, 409, 410), answers={"200": {
+        "description": "Every output file, as a zip streamed while it is written.",
+        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}}),
+    "outputs.download_output": Operation(errors=(401, 403, 404, 409, 410), answers={"200": {
+        "description": "One output file.",
+        "content": {BINARY: {"schema": {"type": "string", "format": "binary"}}}}}),
     # workers
     "workers.list_workers": Operation([records.WorkerRecord]),
     "workers.ensure_workers": Operation(

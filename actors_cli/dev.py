@@ -195,6 +195,8 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
                        ACTORS_API_URL=environment.get("ACTORS_API_URL") or api_url,
                        ACTORS_SPAWNER_WORKDIR=environment.get("ACTORS_SPAWNER_WORKDIR")
                        or str(data_dir / "spawner"),
+                       ACTORS_ARTIFACT_URL=environment.get("ACTORS_ARTIFACT_URL")
+                       or str(data_dir / "artifacts"),  # executions' kept outputs
                        PYTHONUNBUFFERED="1")
     config = Config.from_env(**{"redis_url": store.url, "jwt_secret": environment.get("ACTORS_JWT_SECRET"),
                                 "runtime": runtime})
@@ -209,7 +211,8 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
     say(f"API:     {url}" + (f" (actors reach it at {environment['ACTORS_API_URL']})"
                               if environment["ACTORS_API_URL"] != url else ""))
     say(f"token:   {token}")
-    say(f"CLI configured in {config_file}; data in {data_dir}")
+    say(f"CLI configured in {config_file}; data in {data_dir} (outputs: "
+        f"{environment['ACTORS_ARTIFACT_URL']})")
 
     executable = [sys.executable, "-m", "actors_cli.main"]
     logs = data_dir / "logs"

@@ -102,9 +102,10 @@ def dev(host, port, slots, data_dir, runtime):
         raise click.ClickException(str(error))
 
 
-from . import client_commands  # noqa: E402  (the client commands: create, send, logs, ...)
+from . import client_commands, status_commands  # noqa: E402  (create, send, logs, status, ...)
 
 client_commands.register(main)
+status_commands.register(main)
 
 if __name__ == "__main__":
     main()

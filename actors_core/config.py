@@ -63,6 +63,12 @@ class Config:
     webhook_backoff: tuple = (2, 10, 60, 300)  # seconds before the 2nd, 3rd... try (last repeats)
     webhook_timeout: float = 5.0  # seconds one webhook POST may take
     metrics: bool = True  # the API's /metrics and the counting behind it (docs/operations.md)
+    # Outputs and status streams (docs/architecture.md, "Outputs" and "Status events").
+    artifact_url: str = "/tmp/actors-artifacts"  # a folder (or file://...), or s3://bucket/prefix
+    artifact_s3_endpoint: Optional[str] = None  # an S3-compatible server; None: AWS itself
+    output_max_bytes: int = 1 << 30  # bytes of outputs kept per execution; collection stops there
+    status_max_streams: int = 8  # live status streams one API process holds; more are short polls
+    status_stream_seconds: float = 30.0  # a live status stream closes after this; clients resume
     version: str = VERSION
 
     @classmethod
@@ -99,6 +105,11 @@ class Config:
             webhook_backoff=tuple(float(p) for p in _list("ACTORS_WEBHOOK_BACKOFF", "2,10,60,300")),
             webhook_timeout=float(_str("ACTORS_WEBHOOK_TIMEOUT", "5")),
             metrics=_bool("ACTORS_METRICS", cls.metrics),
+            artifact_url=_str("ACTORS_ARTIFACT_URL", cls.artifact_url),
+            artifact_s3_endpoint=_str("ACTORS_ARTIFACT_S3_ENDPOINT", None),
+            output_max_bytes=_int("ACTORS_OUTPUT_MAX_BYTES", cls.output_max_bytes),
+            status_max_streams=_int("ACTORS_STATUS_MAX_STREAMS", cls.status_max_streams),
+            status_stream_seconds=float(_str("ACTORS_STATUS_STREAM_SECONDS", "30")),
         )
         values.update(overrides)
         config = cls(**values)

@@ -107,6 +107,29 @@ class Client:
         except (socket.timeout, TimeoutError):
             raise TimeoutError(f"{method} {url}: no answer within {timeout} s") from None
 
+    def open(self, path: str, *, params: Optional[dict] = None, headers: Optional[dict] = None,
+             timeout: Optional[float] = None):
+        """GET as a stream: the open response (read it in pieces, then close it), or None
+        for 204 No Content. Errors raise as :meth:`request` raises them."""
+        url = self.url + path
+        if params:
+            url += "?" + urllib.parse.urlencode(params, doseq=True)
+        sent = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        sent.update(headers or {})
+        request = urllib.request.Request(url, headers=sent, method="GET")
+        timeout = timeout or self.timeout
+        try:
+            answer = urllib.request.urlopen(request, timeout=timeout)
+        except urllib.error.HTTPError as error:
+            raise _api_error(error) from None
+        except urllib.error.URLError as error:
+            raise ConnectionError(f"cannot reach the actors API at {self.url}: "
+                                  f"{error.reason}") from None
+        if answer.status == 204:
+            answer.close()
+            return None
+        return answer
+
     def call(self, method: str, path: str, **kwargs):
         """The envelope's ``result`` of a JSON endpoint, keys in snake_case."""
         response = self.request(method, path, **kwargs)

@@ -14,6 +14,8 @@ BINARY_CONTENT_TYPE = "application/octet-stream"
 DEFAULT_BINARY_PATH = "/_abaco_binary_data"
 DEFAULT_RESULTS_PATH = "/_abaco_results.sock"
 BINARY_PATH_VARIABLE = "_abaco_binary_path"
+DEFAULT_OUTPUTS_PATH = "/_abaco_outputs"
+OUTPUTS_PATH_VARIABLE = "_abaco_outputs_path"
 RESULTS_PATH_VARIABLE = "_abaco_results_path"
 
 
@@ -61,6 +63,12 @@ def get_context() -> Context:
         state=state,
     )
     return context
+
+
+def outputs_dir() -> str:
+    """The folder whose files are kept when the execution ends (``actors outputs``
+    downloads them as a zip); write results there, not beside the code."""
+    return os.environ.get(OUTPUTS_PATH_VARIABLE) or DEFAULT_OUTPUTS_PATH
 
 
 def binary_path() -> str:

@@ -6,8 +6,10 @@ changes by itself (``Execution.status``, ``Actor.state``) always ask the server.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import time
-from typing import List, Optional, Union
+from typing import BinaryIO, Iterator, List, Optional, Union
 from urllib.parse import quote
 
 from .errors import SynchronousTimeout
@@ -165,6 +167,10 @@ class Actor(Model):
     def set_state(self, value) -> None:
         self.client.call("POST", f"{self.path}/state", json=value)
 
+    def status_events(self, since: int = 0) -> List[dict]:
+        """Status events of all the actor's executions after feed cursor ``since``."""
+        return _all_pages(self.client, f"{self.path}/status", since)
+
     def messages_count(self) -> int:
         """Messages waiting in the mailbox (not yet started)."""
         return int(self.client.call("GET", f"{self.path}/messages").get("messages", 0))
@@ -229,8 +235,53 @@ class Execution(Model):
                 return drained
             drained.append(result)
 
+    def status_events(self, since: int = 0) -> List[dict]:
+        """The status events so far with ``seq > since``: ``{seq, time, type, message, source}``."""
+        return _all_pages(self.client, f"{self.path}/status", since)
+
+    def follow(self, since: int = 0, timeout: Optional[float] = None) -> Iterator[dict]:
+        """Each status event as it happens (a Server-Sent Events stream), until the final one."""
+        from .status import follow
+
+        return follow(self.client, f"{self.path}/status", since, timeout=timeout)
+
+    def outputs(self, to: Union[None, str, os.PathLike, BinaryIO] = None):
+        """The files the execution left in its outputs folder, as a zip.
+
+        Without ``to`` the zip's bytes; with a path or a binary file, the zip is
+        streamed there (never whole in memory) and ``to`` is returned. The
+        execution record's ``outputs`` lists ``{path, size, sha256}``.
+        """
+        response = self.client.open(f"{self.path}/outputs", timeout=SYNC_HTTP_TIMEOUT)
+        with response:
+            if to is None:
+                return response.read()
+            if isinstance(to, (str, os.PathLike)):
+                with open(to, "wb") as target:
+                    shutil.copyfileobj(response, target, 1 << 20)
+            else:
+                shutil.copyfileobj(response, to, 1 << 20)
+        return to
+
+    def output(self, path: str) -> bytes:
+        """One output file's bytes."""
+        quoted = "/".join(_segment(part) for part in path.split("/"))
+        with self.client.open(f"{self.path}/outputs/{quoted}",
+                              timeout=SYNC_HTTP_TIMEOUT) as response:
+            return response.read()
+
     def kill(self) -> "Execution":
         """Cancel a queued execution or force-quit a running one."""
         attrs = self.client.call("DELETE", self.path) or self.attrs
         self.attrs = dict(attrs, actor_id=self.actor_id)
         return self
+
+
+def _all_pages(client, path: str, since: int) -> List[dict]:
+    events = []
+    while True:
+        page = client.call("GET", path, params={"since": since, "limit": 1000})
+        events.extend(page.get("events") or [])
+        if not page.get("events") or page.get("cursor", since) == since:
+            return events
+        since = page["cursor"]

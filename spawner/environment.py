@@ -12,6 +12,7 @@ from actors_core.enums import ContentType
 
 BINARY_TARGET = "/_abaco_binary_data"
 RESULTS_TARGET = "/_abaco_results.sock"
+OUTPUTS_TARGET = "/_abaco_outputs"  # what the actor leaves here is kept (spawner/outputs.py)
 
 
 def actor_dbid(actor: dict, tenant: str = "default") -> str:

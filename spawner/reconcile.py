@@ -17,6 +17,7 @@ import threading
 from actors_core import scheduling
 from actors_core.enums import ExecutionStatus
 
+from . import status_events
 from .runner import ExecutionRun, SpawnerContext
 from .runtimes import LABEL_EXECUTION
 
@@ -41,6 +42,7 @@ def reconcile(spawner: SpawnerContext) -> list:
         run.handle = handle
         log.info("following execution %s again (running: %s)", execution_id, handle.is_running())
         store.logs.replace(execution_id, b"")  # the log stream is read again from the start
+        status_events.reattached(run, handle.is_running())
         thread = threading.Thread(target=_follow_and_release, args=(run,), daemon=True,
                                   name=f"reattach:{execution_id}")
         thread.start()

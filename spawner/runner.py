@@ -39,8 +39,7 @@ from actors_core.scheduling import dispatch_queue
 from actors_core.store import Store
 from actors_core.tokens import mint
 
-from . import events
-from . import metrics
+from . import events, metrics, outputs, status_events
 from .binary_pipe import BinaryPipe
 from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
 from .gpus import Gpu, GpuSampler, free_memory, requested_count
@@ -68,6 +67,7 @@ class SpawnerContext:
         self.name = name or config.spawner_name or socket.gethostname()
         self.gpus = list(gpus)
         self.queues = list(queues)  # the actor queues it serves (GPU twins included)
+        status_events.identify(self)
 
     def capacity(self, actor: dict) -> int:
         return scheduling.worker_capacity(actor, self.config)
@@ -184,6 +184,7 @@ class ExecutionRun:
         self.holds_worker = True
         if self.gpus:
             self.store.hosts.transfer_gpus(self.spawner.name, self.lease_owner, self.execution_id)
+            status_events.gpus_assigned(self.store, self.execution_id, self.actor["id"], self.gpus)
 
     def run(self) -> None:
         execution = self.store.executions.get_internal(self.execution_id)
@@ -235,6 +236,8 @@ class ExecutionRun:
         if exit_code is not None:
             fields["exit_code"] = exit_code
         record = self._record()
+        if record is not None and self._exited.is_set():  # never mid-write: it has exited
+            fields.update(outputs.collect(self))  # before finish: the final record lists them
         finished = record is not None and self.store.executions.finish(
             record, status, self._log_ex(), **fields)
         changed = self.store.actors.record_run_outcome(
@@ -279,12 +282,13 @@ class ExecutionRun:
 
     # -- steps -------------------------------------------------------------
     def _start(self, execution: dict) -> Handle:
-        self.spawner.runtime.ensure_image(self.actor["image"])
+        status_events.image_ready(self, self.spawner.runtime.ensure_image(self.actor["image"]))
         self.workdir.mkdir(parents=True, exist_ok=True)
         body = self.store.executions.message_body(self.execution_id)
         self._results = ResultsSocket(str(self.workdir / "results.sock"), self._store_result,
                                       self._reject_result).start()
-        mounts = [Mount(self._results.path, RESULTS_TARGET, read_only=False)]
+        mounts = [Mount(self._results.path, RESULTS_TARGET, read_only=False),
+                  outputs.prepare(self.workdir)]
         if execution["content_type"] == str(ContentType.BINARY):
             fifo = self.workdir / "binary_data"
             self._pipe = BinaryPipe(str(fifo), body)
@@ -312,6 +316,7 @@ class ExecutionRun:
         else:
             self.store.executions.mark_started(self.execution_id)
         metrics.execution_started(self.actor, execution)
+        status_events.started(self, handle)
         if self._pipe is not None:
             self._pipe.start()
         return handle

@@ -145,6 +145,9 @@ class Supervisor:
         from . import sweep
 
         sweep.sweep(self.store, self.config, self.name, self.queues)
+        from . import outputs  # (imported here, like the runtimes: the supervisor starts light)
+
+        outputs.sweep_expired(self.store, self.config)  # kept outputs past their log_ex
 
     def _start_slot(self, slot: int) -> None:
         process = self._context.Process(

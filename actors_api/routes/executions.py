@@ -1,7 +1,7 @@
 """Reading executions and their logs; force-quitting and cancelling them."""
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from actors_core.enums import ExecutionStatus
 
@@ -45,6 +45,8 @@ def get_execution(actor_id, execution_id):
     execution["_links"] = links(
         ("self", f"/actors/{actor_id}/executions/{execution_id}"),
         ("logs", f"/actors/{actor_id}/executions/{execution_id}/logs"),
+        ("status", f"/actors/{actor_id}/executions/{execution_id}/status"),
+        ("outputs", f"/actors/{actor_id}/executions/{execution_id}/outputs"),
         ("owner", f"/profiles/{actor['owner']}"))
     return ok(execution, "Actor execution retrieved successfully.")
 
@@ -72,6 +74,8 @@ def get_logs(actor_id, execution_id):
     actor = load_actor(store, actor_id, READ)
     actor_id = actor["id"]
     load_execution(store, actor_id, execution_id)
+    if request.accept_mimetypes.best_match(["application/json", "text/plain"]) == "text/plain":
+        return Response(store.logs.get(execution_id), mimetype="text/plain")  # the raw text
     result = {
         "logs": store.logs.get(execution_id),
         "_links": links(("self", f"/actors/{actor_id}/executions/{execution_id}/logs"),

@@ -89,6 +89,24 @@ class GpuStats(Schema):
     interval = fields.Float(metadata={"description": "Seconds between samples."})
 
 
+class Provenance(Schema):
+    spawner = fields.String(metadata={"description": "The spawner that ran it."})
+    host = fields.String()
+    runtime = fields.String(metadata={"description": "docker, process or slurm."})
+    image = fields.String()
+    image_id = fields.String(allow_none=True)
+    image_digest = fields.String(allow_none=True, metadata={
+        "description": "The image actually run (Docker: a repo digest or the image id; "
+                       "process runtime: a sha256 over the image folder)."})
+    platform_version = fields.String()
+
+
+class OutputItem(Schema):
+    path = fields.String(metadata={"description": "Relative to the outputs folder."})
+    size = fields.Integer(metadata={"description": "Bytes."})
+    sha256 = fields.String()
+
+
 class ExecutionRecord(Schema):
     id = fields.String(required=True)
     actor_id = fields.String()
@@ -108,10 +126,51 @@ class ExecutionRecord(Schema):
         "description": "The runtime's own State (Docker's keys), plus ForceQuit after a force-quit."})
     gpus = fields.List(fields.Nested(GpuAssignment))
     gpu_stats = fields.Nested(GpuStats, allow_none=True)
+    provenance = fields.Nested(Provenance)
+    outputs = fields.List(fields.Nested(OutputItem))
+    outputs_bytes = fields.Integer()
+    outputs_truncated = fields.Boolean(metadata={
+        "description": "Collection stopped at ACTORS_OUTPUT_MAX_BYTES; the list is what was kept."})
+    outputs_message = fields.String()
+    outputs_expire_time = _time("When the outputs are deleted (the actor's log_ex).")
 
 
 class ExecutionView(ExecutionRecord):
-    _links = fields.Nested(_links("Execution", "self", "logs", "owner"))
+    _links = fields.Nested(_links("Execution", "self", "logs", "status", "outputs", "owner"))
+
+
+class EventSource(Schema):
+    service = fields.String(validate=validate.OneOf(["api", "spawner", "runtime"]))
+    node = fields.String(metadata={"description": "The host or spawner name."})
+    version = fields.String(metadata={"description": "The platform version."})
+
+
+class StatusEvent(Schema):
+    seq = fields.Integer(metadata={"description": "1, 2, ... per execution."})
+    cursor = fields.Integer(metadata={"description": "The actor feed's cursor (actor feed only)."})
+    time = _time("When it happened, with milliseconds.")
+    type = fields.String(metadata={"description": "ACCEPTED, QUEUED, CLAIMED, ..., FINISHED, "
+                                                  "ERROR, CANCELLED."})
+    message = fields.String(metadata={"description": "A sentence for people."})
+    source = fields.Nested(EventSource)
+    execution_id = fields.String()
+    detail = fields.Dict()
+
+
+class ExecutionStatusPage(Schema):
+    actor_id = fields.String()
+    execution_id = fields.String()
+    status = _enum(ExecutionStatus)
+    events = fields.List(fields.Nested(StatusEvent))
+    cursor = fields.Integer(metadata={"description": "Pass it as since= next."})
+    final = fields.Boolean(metadata={"description": "The final event is in; nothing more comes."})
+
+
+class ActorStatusPage(Schema):
+    actor_id = fields.String()
+    events = fields.List(fields.Nested(StatusEvent))
+    cursor = fields.Integer(metadata={"description": "Pass it as since= next."})
+    head = fields.Integer(metadata={"description": "The feed's newest cursor."})
 
 
 class ExecutionSummary(Schema):

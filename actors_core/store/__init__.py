@@ -6,6 +6,7 @@ from typing import Optional
 import redis as redis_lib
 
 from .actors import ActorStore, public as public_actor
+from .artifacts import ArtifactIndex
 from .aliases import AliasStore
 from .configs import ConfigStore
 from .cron import CronIndex
@@ -18,6 +19,7 @@ from .permissions import PermissionStore
 from .revocations import RevokedTokens
 from .search import SearchStore
 from .leases import WorkerLeases
+from .timeline import Timeline
 from .work import WorkQueue
 from .workers import WorkerStore
 
@@ -29,7 +31,8 @@ class Store:
         self.redis = redis
         self.config = config
         self.actors = ActorStore(redis)
-        self.executions = ExecutionStore(redis)
+        self.timeline = Timeline(redis, config.log_ex, config.version)
+        self.executions = ExecutionStore(redis, self.timeline)
         self.logs = LogStore(redis, config.log_max_bytes)
         self.leases = WorkerLeases(redis, config.lease_seconds)
         self.workers = WorkerStore(redis)
@@ -43,6 +46,7 @@ class Store:
         self.search = SearchStore(redis)
         self.events = EventStore(redis)
         self.cron = CronIndex(redis)
+        self.artifacts = ArtifactIndex(redis)
 
     @classmethod
     def from_config(cls, config) -> "Store":

@@ -8,6 +8,10 @@ atomically in Redis, whoever calls it and however many spawners run:
 * ``claim``    the oldest SUBMITTED in the mailbox -> RUNNING (skips cancelled ones).
 * ``cancel``   SUBMITTED -> COMPLETE, only while still in the mailbox.
 * ``finish``   RUNNING -> COMPLETE | ERROR, adding to the actor's totals once.
+
+Each transition that happened appends its status event (timeline.py) right
+after its script: ACCEPTED and QUEUED inside submit's MULTI, then CLAIMED,
+CANCELLED, FINISHED or ERROR, and FORCE_QUIT_REQUESTED for the first kill request.
 """
 from __future__ import annotations
 
@@ -16,11 +20,13 @@ from typing import Optional
 
 from ..enums import ExecutionStatus
 from ..times import now_iso
-from . import keys
+from . import keys, timeline as status_messages
+from .artifacts import ArtifactIndex
 from .indexes import index_submitted, tenant_of, unindex_executions
 from .records import decode, decode_many, encode, ordered
 from .revocations import RevokedTokens
 from ..scheduling import dispatch_queue
+from .timeline import Timeline
 from .work import WorkQueue
 
 INTERNAL_FIELDS = ("sequence", "environment", "spawner", "queue", "log_ex", "token_id",
@@ -88,8 +94,9 @@ return 1
 
 
 class ExecutionStore:
-    def __init__(self, redis):
+    def __init__(self, redis, timeline: Optional[Timeline] = None):
         self.redis = redis
+        self.timeline = timeline or Timeline(redis)
         self.work = WorkQueue(redis)
         self.revoked_tokens = RevokedTokens(redis)
         self._claim = redis.register_script(_CLAIM)
@@ -117,6 +124,7 @@ class ExecutionStore:
             pipe.sadd(keys.MAILBOXES, actor["id"])
             index_submitted(pipe, record, tenant)
             self.work.enqueue_drain(actor["id"], dispatch_queue(actor), pipeline=pipe)
+            status_messages.accepted(self.timeline, record, len(body), dispatch_queue(actor), pipe)
             pipe.execute()
         return _public(record)
 
@@ -167,6 +175,8 @@ class ExecutionStore:
                                 keys.executions_by_status(ExecutionStatus.SUBMITTED.value),
                                 keys.executions_by_status(ExecutionStatus.RUNNING.value)],
                           args=[keys.execution(""), json.dumps(fields)])
+        if eid:
+            status_messages.claimed(self.timeline, eid.decode(), actor_id, spawner, worker_id)
         return eid.decode() if eid else None
 
     def has_waiting(self, actor_id: str) -> bool:
@@ -181,6 +191,8 @@ class ExecutionStore:
                                   keys.executions_by_status(ExecutionStatus.SUBMITTED.value),
                                   keys.executions_by_status(ExecutionStatus.COMPLETE.value)],
                             args=[execution_id, json.dumps(fields)])
+        if done:
+            status_messages.cancelled(self.timeline, execution_id, actor_id)
         return bool(done)
 
     def purge(self, actor_id: str) -> int:
@@ -226,6 +238,8 @@ class ExecutionStore:
                 self.revoked_tokens.revoke(json.loads(token_id), json.loads(token_expires or "0"),
                                            pipeline=pipe)
             pipe.execute()
+        if done:
+            status_messages.finished(self.timeline, execution, status, fields, log_ex)
         return bool(done)
 
     def wait_finished(self, execution_id: str, timeout: float) -> bool:
@@ -250,7 +264,8 @@ class ExecutionStore:
 
     # -- force-quit ------------------------------------------------------
     def request_kill(self, execution_id: str) -> None:
-        self.redis.set(keys.kill_request(execution_id), 1, ex=24 * 3600)
+        if self.redis.set(keys.kill_request(execution_id), 1, ex=24 * 3600, nx=True):
+            status_messages.force_quit_requested(self.timeline, execution_id)
 
     def kill_requested(self, execution_id: str) -> bool:
         return bool(self.redis.exists(keys.kill_request(execution_id)))
@@ -265,6 +280,8 @@ class ExecutionStore:
                             keys.results(eid), keys.kill_request(eid), keys.done_signal(eid))
             pipe.delete(keys.actor_executions(actor_id), keys.mailbox(actor_id))
             pipe.srem(keys.MAILBOXES, actor_id)
+            self.timeline.delete_for_actor(pipe, actor_id, ids)
+            ArtifactIndex(self.redis).schedule_actor(pipe, actor_id)  # outputs go at the next sweep
             unindex_executions(pipe, actor_id, ids, tenant)
             pipe.execute()
 

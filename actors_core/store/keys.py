@@ -237,3 +237,29 @@ def event(event_id: str) -> str:
 def event_attempts(event_id: str) -> str:
     """List: a webhook event's delivery attempts (JSON), oldest first."""
     return f"{PREFIX}event:{event_id}:attempts"
+
+
+# -- status events and outputs (docs/architecture.md, "Status events") ---------
+
+def execution_status_events(execution_id: str) -> str:
+    """List: the execution's status events (JSON), ``seq`` 1, 2, ... in order."""
+    return f"{PREFIX}execution:{execution_id}:status"
+
+
+def execution_status_types(execution_id: str) -> str:
+    """Set: the once-only event types already recorded, and ``#final`` once the log is closed."""
+    return f"{PREFIX}execution:{execution_id}:status:types"
+
+
+def actor_status_feed(actor_id: str) -> str:
+    """Sorted set: the status events of all the actor's executions, scored by the feed cursor."""
+    return f"{PREFIX}actor:{actor_id}:status"
+
+
+def actor_status_cursor(actor_id: str) -> str:
+    """String: the counter behind the actor feed's cursor."""
+    return f"{PREFIX}actor:{actor_id}:status:cursor"
+
+
+STATUS_CHANNEL = f"{PREFIX}status"  # pub/sub: "<actor id> <execution id>" per new status event
+ARTIFACTS_DUE = f"{PREFIX}artifacts:due"  # sorted set: artifact prefixes, scored by deletion time

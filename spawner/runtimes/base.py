@@ -104,8 +104,9 @@ class Runtime(abc.ABC):
     name: str
 
     @abc.abstractmethod
-    def ensure_image(self, image: str) -> None:
-        """Make the image usable here (pulling it once if missing) or raise ImageUnavailable."""
+    def ensure_image(self, image: str) -> Optional[bool]:
+        """Make the image usable here (pulling it once if missing) or raise ImageUnavailable;
+        True when it had to be pulled just now."""
 
     @abc.abstractmethod
     def start(self, spec: RunSpec) -> Handle:
@@ -114,3 +115,8 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def labelled(self, spawner: str) -> list:
         """Handles of every execution this spawner started and has not removed."""
+
+    def image_identity(self, image: str, handle: Handle) -> dict:
+        """What ``handle`` actually runs, for the execution's provenance:
+        ``{"image_id": ..., "image_digest": ...}``, or {} when the runtime cannot tell."""
+        return {}

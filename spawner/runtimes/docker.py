@@ -30,14 +30,14 @@ class DockerRuntime(Runtime):
     def ensure_image(self, image: str) -> None:
         try:
             self.client.images.get(image)
-            return
+            return False
         except ImageNotFound:
             pass
         except DockerException as error:
             raise ImageUnavailable(f"Docker could not look up image {image!r}: {error}")
         with self._pull_lock:  # pull once per image, however many executions wait for it
             if image in self._pulled:
-                return
+                return False
             try:
                 repository, tag = parse_repository_tag(image)
                 self.client.images.pull(repository, tag=tag or "latest")
@@ -45,6 +45,7 @@ class DockerRuntime(Runtime):
                 raise ImageUnavailable(f"Image {image!r} is not on this host and could not "
                                        f"be pulled: {_explain(error)}")
             self._pulled.add(image)
+            return True
 
     def start(self, spec: RunSpec) -> "DockerHandle":
         options = dict(
@@ -74,6 +75,18 @@ class DockerRuntime(Runtime):
                 _quietly(container.remove, force=True)
             raise StartFailed(f"Docker could not start the container: {_explain(error)}")
         return DockerHandle(self.client, container)
+
+    def image_identity(self, image: str, handle: "DockerHandle") -> dict:
+        """The container's own image id (what it was created from, whatever the tag says
+        now) and, for a pulled image, its registry digest (``repo@sha256:...``)."""
+        try:
+            image_id = handle.container.attrs.get("Image") or self.client.images.get(image).id
+            digests = self.client.images.get(image_id).attrs.get("RepoDigests") or []
+        except (DockerException, RequestsConnectionError):
+            return {}
+        repository = parse_repository_tag(image.split("@", 1)[0])[0]
+        digests = sorted(digests, key=lambda d: d.split("@", 1)[0] != repository)
+        return {"image_id": image_id, "image_digest": digests[0] if digests else image_id}
 
     def labelled(self, spawner: str) -> list:
         containers = self.client.containers.list(

@@ -40,6 +40,7 @@ killed, but its exit code is lost unless it was recorded before the restart.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -57,7 +58,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from ..environment import BINARY_TARGET, RESULTS_TARGET
+from ..environment import BINARY_TARGET, OUTPUTS_TARGET, RESULTS_TARGET
 from . import procfs
 from .base import LABEL_SPAWNER, Handle, ImageUnavailable, RunSpec, Runtime, StartFailed, Usage
 from .images import BASE_PATH, StagedImage, find_image, read_dockerfile, stage
@@ -72,7 +73,8 @@ NEVER = "0001-01-01T00:00:00Z"  # Docker's FinishedAt while a container runs
 LOST = "exit code lost while the spawner was down"
 POLL = 0.1  # seconds between looks at a log file or a process that is not our child
 CHUNK = 64 * 1024
-MOUNT_VARIABLES = {BINARY_TARGET: "_abaco_binary_path", RESULTS_TARGET: "_abaco_results_path"}
+MOUNT_VARIABLES = {BINARY_TARGET: "_abaco_binary_path", RESULTS_TARGET: "_abaco_results_path",
+                   OUTPUTS_TARGET: "_abaco_outputs_path"}
 SIZE = re.compile(r"(\d+(?:\.\d+)?)([bkmgt]?)b?")
 UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -90,8 +92,18 @@ class ProcessRuntime(Runtime):
         self.cpu_seconds = cpu_seconds
         self._started = weakref.WeakValueDictionary()  # descriptor path -> our live handle
 
-    def ensure_image(self, image: str) -> None:
+    def ensure_image(self, image: str) -> bool:
         self._stage(image)
+        return False  # nothing is ever pulled
+
+    def image_identity(self, image: str, handle: "ProcessHandle") -> dict:
+        """A hash of the staged image folder: the files the process actually ran from."""
+        try:
+            root = self._stage(image).root
+        except ImageUnavailable:
+            return {}
+        digest = "sha256:" + folder_digest(root)
+        return {"image_id": digest, "image_digest": digest}
 
     def start(self, spec: RunSpec) -> "ProcessHandle":
         image = self._stage(spec.image)
@@ -430,6 +442,28 @@ def _size(text) -> int:
 
 
 # -- files --------------------------------------------------------------------------
+_DIGESTS: dict = {}  # staging folders never change once made: hash each once
+
+
+def folder_digest(root: Path) -> str:
+    """sha256 over every file's relative path and content (links: their target), in order."""
+    key = str(root)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        for folder, names, files in os.walk(root):
+            names.sort()
+            for name in sorted(files):
+                path = Path(folder) / name
+                digest.update(str(path.relative_to(root)).encode() + b"\0")
+                if path.is_symlink():
+                    digest.update(b"-> " + os.readlink(path).encode())
+                else:
+                    with open(path, "rb") as stream:
+                        digest.update(hashlib.file_digest(stream, "sha256").digest())
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
 def _write(path: Path, record: dict) -> None:
     """Replace atomically: a reader sees the old record or the new one, never half."""
     scratch = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")

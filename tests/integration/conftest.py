@@ -59,7 +59,8 @@ def platform_dir(tmp_path_factory):
 def environment(redis_server, platform_dir):
     return platform_environment(redis_server.url, platform_dir, ACTORS_LOG_MAX_BYTES=65536,
                                 ACTORS_MAX_MESSAGE_BYTES=8 * 1024 * 1024,
-                                ACTORS_SYNC_TIMEOUT=8)
+                                ACTORS_SYNC_TIMEOUT=8,
+                                ACTORS_ARTIFACT_URL=platform_dir / "artifacts")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,272 @@
+"""Status events: each execution's log of what happened to it, and every actor's feed.
+
+An event is ``{seq, time, type, message, source: {service, node, version}, execution_id}``
+(plus ``detail`` for machine-readable extras such as the exit code). One Lua
+script appends it, so for every execution:
+
+* ``seq`` is 1, 2, 3 ... with no gap and no repeat, whichever process appends;
+* the execution's *final* event (FINISHED, ERROR or CANCELLED) is its last:
+  once it is in, the script refuses anything more, so a stream that delivered
+  it can end;
+* the types in :data:`ONCE` are recorded at most once, however often the
+  code path that emits them runs (a retried job, a second DELETE);
+* the same event goes to the actor's feed, a sorted set scored by a cursor
+  that counts the actor's events, so ``GET /actors/{id}/status?since=N``
+  pages over all of its executions;
+* a message on :data:`keys.STATUS_CHANNEL` wakes whoever streams the log.
+
+Transitions that are themselves scripts (submit, claim, finish, cancel; see
+executions.py) record their event right after the script said it happened,
+so an event is written exactly once for a transition that happened once.
+
+The final event starts the log's expiry (``log_ex``, as the logs); the actor
+feed keeps its most recent :data:`FEED_LENGTH` events and goes with the actor.
+"""
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+from ..times import utcnow
+from . import keys
+
+# Event types, in the order an execution meets them.
+ACCEPTED = "ACCEPTED"
+QUEUED = "QUEUED"
+CLAIMED = "CLAIMED"
+GPUS_ASSIGNED = "GPUS_ASSIGNED"
+IMAGE_CHECKED = "IMAGE_CHECKED"
+IMAGE_PULLED = "IMAGE_PULLED"
+STARTED = "STARTED"
+REATTACHED = "REATTACHED"
+FORCE_QUIT_REQUESTED = "FORCE_QUIT_REQUESTED"
+OUTPUTS_COLLECTED = "OUTPUTS_COLLECTED"
+FINISHED = "FINISHED"
+ERROR = "ERROR"
+CANCELLED = "CANCELLED"
+
+FINAL = (FINISHED, ERROR, CANCELLED)
+ONCE = (ACCEPTED, QUEUED, CLAIMED, GPUS_ASSIGNED, IMAGE_CHECKED, IMAGE_PULLED, STARTED,
+        FORCE_QUIT_REQUESTED, OUTPUTS_COLLECTED) + FINAL
+SERVICES = ("api", "spawner", "runtime")
+FEED_LENGTH = 10_000  # events kept in an actor's feed
+PAGE = 100  # events per answer unless asked otherwise
+MAX_PAGE = 1000
+
+_APPEND = """
+-- KEYS: events list, types set, actor feed, actor cursor
+-- ARGV: event json without its opening brace and seq, type, once (0/1), final (0/1),
+--       ttl, feed length, channel, channel message
+if redis.call('SISMEMBER', KEYS[2], '#final') == 1 then return 0 end
+if ARGV[3] == '1' and redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
+local seq = redis.call('LLEN', KEYS[1]) + 1
+redis.call('RPUSH', KEYS[1], '{"seq":' .. seq .. ',' .. ARGV[1])
+if KEYS[3] ~= '' then
+  local cursor = redis.call('INCR', KEYS[4])
+  redis.call('ZADD', KEYS[3], cursor, '{"cursor":' .. cursor .. ',"seq":' .. seq .. ',' .. ARGV[1])
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[6]) - 1)
+end
+if ARGV[4] == '1' then
+  redis.call('SADD', KEYS[2], '#final')
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+return seq
+"""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Who records: the service, its node (host or spawner name) and the platform version."""
+
+    service: str
+    node: str
+    version: str
+
+    def as_dict(self) -> dict:
+        return {"service": self.service, "node": self.node, "version": self.version}
+
+
+def iso_millis() -> str:
+    """Now as ISO 8601 UTC with milliseconds: ``2024-05-01T12:00:01.123Z``."""
+    moment = utcnow()
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class Timeline:
+    """The status event logs. ``identify`` once per process says who records."""
+
+    def __init__(self, redis, default_ttl: int = 12 * 3600, version: str = "0.1.0"):
+        self.redis = redis
+        self.default_ttl = default_ttl
+        self.source = Source("api", socket.gethostname(), version)
+        self._append = redis.register_script(_APPEND)
+
+    def identify(self, service: str, node: Optional[str] = None,
+                 version: Optional[str] = None) -> None:
+        """Set the source of the events this process records (``api`` or ``spawner``)."""
+        assert service in SERVICES, service
+        self.source = Source(service, node or socket.gethostname(), version or self.source.version)
+
+    # -- writing -----------------------------------------------------------------
+    def record(self, execution_id: str, event_type: str, message: str,
+               actor_id: Optional[str] = None, service: Optional[str] = None,
+               detail: Optional[dict] = None, ttl: Optional[int] = None,
+               pipeline=None) -> Optional[int]:
+        """Append one event; its ``seq``, or None when refused (already final, or a
+        once-only type seen before). ``service`` overrides this process's service
+        (the spawner records what the runtime did as ``runtime``). With ``pipeline``
+        the append is queued there (and the answer is None)."""
+        if actor_id is None:
+            actor_id = self._actor_of(execution_id)
+            if actor_id is None:
+                return None  # no such execution (deleted with its actor): nothing to tell
+        source = self.source.as_dict()
+        if service:
+            source["service"] = service
+        event = {"time": iso_millis(), "type": event_type, "message": message,
+                 "source": source, "execution_id": execution_id}
+        if detail:
+            event["detail"] = detail
+        body = json.dumps(event, separators=(",", ":"))[1:]  # the script puts seq first
+        final = event_type in FINAL
+        seq = self._append(
+            keys=[keys.execution_status_events(execution_id),
+                  keys.execution_status_types(execution_id),
+                  keys.actor_status_feed(actor_id) if actor_id else "",
+                  keys.actor_status_cursor(actor_id) if actor_id else ""],
+            args=[body, event_type, int(event_type in ONCE), int(final),
+                  int(ttl or self.default_ttl), FEED_LENGTH, keys.STATUS_CHANNEL,
+                  f"{actor_id or ''} {execution_id}"],
+            client=pipeline)
+        if pipeline is not None:
+            return None
+        return int(seq) or None
+
+    def _actor_of(self, execution_id: str) -> Optional[str]:
+        raw = self.redis.hget(keys.execution(execution_id), "actor_id")
+        return json.loads(raw) if raw else None
+
+    # -- reading -----------------------------------------------------------------
+    def since(self, execution_id: str, since: int = 0, limit: int = PAGE,
+              raw: bool = False) -> dict:
+        """``{events, cursor, final}``: events with ``seq > since`` (at most ``limit``);
+        ``cursor`` is the last seq returned (``since`` if none); ``final`` says the
+        log is closed and ``cursor`` has reached its end, so nothing more will come.
+        ``raw`` gives ``(seq, json text)`` pairs, for streams that pass them on as they are."""
+        since, limit = max(int(since), 0), _page(limit)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lrange(keys.execution_status_events(execution_id), since, since + limit - 1)
+            pipe.llen(keys.execution_status_events(execution_id))
+            pipe.sismember(keys.execution_status_types(execution_id), "#final")
+            found, length, closed = pipe.execute()
+        cursor = since + len(found) if found else min(since, length)
+        if raw:
+            events = [(since + number + 1, item.decode()) for number, item in enumerate(found)]
+        else:
+            events = [json.loads(item) for item in found]
+        return {"events": events, "cursor": cursor, "final": bool(closed) and cursor >= length}
+
+    def last_seq(self, execution_id: str) -> int:
+        return int(self.redis.llen(keys.execution_status_events(execution_id)))
+
+    def feed_since(self, actor_id: str, since: int = 0, limit: int = PAGE,
+                   raw: bool = False) -> dict:
+        """``{events, cursor, head}`` over the actor's feed: events with ``cursor > since``;
+        ``head`` is the newest cursor (``since=head`` reads only what comes next)."""
+        since, limit = max(int(since), 0), _page(limit)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(keys.actor_status_feed(actor_id), f"({since}", "+inf",
+                               start=0, num=limit, withscores=True)
+            pipe.get(keys.actor_status_cursor(actor_id))
+            found, head = pipe.execute()
+        if raw:
+            events = [(int(score), item.decode()) for item, score in found]
+        else:
+            events = [json.loads(item) for item, _ in found]
+        cursor = int(found[-1][1]) if found else since
+        return {"events": events, "cursor": cursor, "head": int(head or 0)}
+
+    def feed_cursor(self, actor_id: str) -> int:
+        return int(self.redis.get(keys.actor_status_cursor(actor_id)) or 0)
+
+    def listen(self, stop, timeout: float = 1.0):
+        """``(actor_id, execution_id)`` for each event recorded anywhere, as they come, until
+        ``stop()`` is true (checked at least every ``timeout`` seconds). Raises on a lost
+        connection; the caller reconnects."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(keys.STATUS_CHANNEL)
+            while not stop():
+                message = pubsub.get_message(timeout=timeout)
+                if message and message.get("type") == "message":
+                    data = message["data"]
+                    actor_id, _, execution_id = (data.decode() if isinstance(data, bytes)
+                                                 else data).partition(" ")
+                    yield actor_id, execution_id
+        finally:
+            pubsub.close()
+
+    # -- removal -----------------------------------------------------------------
+    def delete_for_actor(self, pipe, actor_id: str, execution_ids: Iterable[str]) -> None:
+        """Queue on ``pipe`` the removal of the actor's feed and its executions' logs."""
+        for eid in execution_ids:
+            pipe.delete(keys.execution_status_events(eid), keys.execution_status_types(eid))
+        pipe.delete(keys.actor_status_feed(actor_id), keys.actor_status_cursor(actor_id))
+
+
+def _page(limit) -> int:
+    try:
+        limit = int(limit)
+    except (TypeError, ValueError):
+        limit = PAGE
+    return min(max(limit, 1), MAX_PAGE)
+
+
+# -- what the store's transitions say (executions.py calls these) ------------------------
+def accepted(timeline: Timeline, record: dict, size: int, queue: str, pipe) -> None:
+    """ACCEPTED and QUEUED, queued on submit's MULTI: the message and its events are one write."""
+    environment = record.get("environment") or {}
+    how = (" by cron" if environment.get("_abaco_cron") else
+           " from a linked actor's event" if environment.get("_abaco_link_depth") else "")
+    eid, actor_id = record["id"], record["actor_id"]
+    timeline.record(eid, ACCEPTED, f"Message accepted{how} for {record.get('executor')} "
+                    f"({record.get('content_type')}, {size} bytes).", actor_id, pipeline=pipe)
+    timeline.record(eid, QUEUED, f"Queued for a spawner on queue {queue!r}.", actor_id,
+                    detail={"queue": queue}, pipeline=pipe)
+
+
+def claimed(timeline: Timeline, execution_id: str, actor_id: str, spawner: str,
+            worker_id: str) -> None:
+    timeline.record(execution_id, CLAIMED, f"Claimed by spawner {spawner} (worker {worker_id}).",
+                    actor_id, detail={"spawner": spawner, "worker_id": worker_id})
+
+
+def cancelled(timeline: Timeline, execution_id: str, actor_id: str) -> None:
+    timeline.record(execution_id, CANCELLED, "Cancelled before it started.", actor_id,
+                    detail={"status": "COMPLETE"})
+
+
+def force_quit_requested(timeline: Timeline, execution_id: str) -> None:
+    timeline.record(execution_id, FORCE_QUIT_REQUESTED,
+                    "Force-quit requested; the spawner stops the execution.")
+
+
+def finished(timeline: Timeline, execution: dict, status, fields: dict, log_ex: int) -> None:
+    """FINISHED with the exit code, or ERROR with the reason."""
+    exit_code = fields.get("exit_code")
+    detail = {"status": str(status), "exit_code": exit_code}
+    if str(status) == "ERROR":
+        reason = fields.get("status_message") or "no reason given"
+        timeline.record(execution["id"], ERROR, f"Error: {reason}", execution["actor_id"],
+                        detail=detail, ttl=log_ex)
+        return
+    message = f"Finished with exit code {exit_code}."
+    if (fields.get("final_state") or {}).get("ForceQuit"):
+        message = f"Force-quit: the execution was killed (exit code {exit_code})."
+        detail["force_quit"] = True
+    timeline.record(execution["id"], FINISHED, message, execution["actor_id"], detail=detail,
+                    ttl=log_ex)

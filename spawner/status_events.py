@@ -1,0 +1,67 @@
+"""What the spawner tells an execution's status log, and the provenance it records.
+
+The runner and reconcile call these at the steps that are the spawner's own
+(the store records claim, finish and cancel itself, see
+actors_core/store/timeline.py). Events that describe what the runtime did
+(the container or process started) carry ``service: "runtime"``; the node is
+always the spawner's name, so a user sees where each step happened.
+"""
+from __future__ import annotations
+
+import socket
+from typing import Optional, Sequence
+
+from actors_core.store import timeline
+
+
+def identify(spawner) -> None:
+    """Events this process records come from this spawner."""
+    spawner.store.timeline.identify("spawner", spawner.name, spawner.config.version)
+
+
+def gpus_assigned(store, execution_id: str, actor_id: str, gpus: Sequence) -> None:
+    names = ", ".join(f"{g.index} ({g.uuid})" for g in gpus)
+    store.timeline.record(execution_id, timeline.GPUS_ASSIGNED, f"GPUs assigned: {names}.",
+                          actor_id, detail={"gpus": [g.uuid for g in gpus]})
+
+
+def image_ready(run, pulled: Optional[bool]) -> None:
+    image = run.actor["image"]
+    kind, verb = ((timeline.IMAGE_PULLED, "pulled") if pulled
+                  else (timeline.IMAGE_CHECKED, "present"))
+    run.store.timeline.record(run.execution_id, kind,
+                              f"Image {image} {verb} on {run.spawner.name}.", run.actor["id"],
+                              detail={"image": image})
+
+
+def provenance(run, handle) -> dict:
+    """Where and what ran: spawner, host, runtime, the image digest actually run, version."""
+    runtime = run.spawner.runtime
+    record = {"spawner": run.spawner.name, "host": socket.gethostname(),
+              "runtime": runtime.name, "image": run.actor["image"], "image_id": None,
+              "image_digest": None, "platform_version": run.config.version}
+    try:
+        record.update(runtime.image_identity(run.actor["image"], handle))
+    except Exception:  # provenance is a record of fact: unknown stays None, never a failure
+        pass
+    return record
+
+
+def started(run, handle) -> None:
+    """Record the provenance on the execution and the STARTED event (from the runtime)."""
+    facts = provenance(run, handle)
+    run.store.executions.update(run.execution_id, provenance=facts)
+    what = "Container" if facts["runtime"] == "docker" else f"{facts['runtime'].capitalize()}"
+    run.store.timeline.record(
+        run.execution_id, timeline.STARTED,
+        f"{what} {str(handle.id)[:12]} started on {facts['spawner']} (host {facts['host']}, "
+        f"image {facts['image_digest'] or facts['image']}).", run.actor["id"],
+        service="runtime", detail={"handle": handle.id, "image_digest": facts["image_digest"]})
+
+
+def reattached(run, running: bool) -> None:
+    """A restarted spawner follows the execution again (REATTACHED may repeat, once per restart)."""
+    state = "still running" if running else "already exited"
+    run.store.timeline.record(run.execution_id, timeline.REATTACHED,
+                              f"Spawner {run.spawner.name} restarted and re-attached to the "
+                              f"execution ({state}).", run.actor["id"])

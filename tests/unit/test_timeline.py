@@ -1,0 +1,110 @@
+"""Status events: order, exactly-once, the final event closes the log, the actor feed."""
+from __future__ import annotations
+
+import pytest
+
+from actors_core.enums import ExecutionStatus
+from actors_core.ids import new_id
+from actors_core.store import timeline
+
+
+@pytest.fixture
+def registered(store):
+    def make(**fields):
+        return store.actors.create({"id": new_id(), "owner": "alice", "image": "img",
+                                    "stateless": True, "queue": "default", "max_workers": None,
+                                    **fields})
+    return make
+
+
+def _submit(store, actor):
+    return store.executions.submit(actor, {"id": new_id(), "executor": "alice",
+                                           "content_type": "str", "environment": {}}, b"hi")
+
+
+def _types(store, eid):
+    return [e["type"] for e in store.timeline.since(eid)["events"]]
+
+
+def test_an_execution_life_is_recorded_in_order_exactly_once(store, registered):
+    actor = registered()
+    execution = _submit(store, actor)
+    eid = execution["id"]
+    store.timeline.identify("spawner", "spawner-a")
+    assert store.executions.claim_next(actor["id"], "spawner-a", "w1") == eid
+    store.executions.request_kill(eid)
+    store.executions.request_kill(eid)  # a second DELETE adds nothing
+    record = store.executions.get_internal(eid)
+    assert store.executions.finish(record, ExecutionStatus.COMPLETE, 60, exit_code=137,
+                                   final_state={"ForceQuit": True})
+    assert not store.executions.finish(record, ExecutionStatus.ERROR, 60, status_message="again")
+    page = store.timeline.since(eid)
+    assert [e["type"] for e in page["events"]] == [
+        "ACCEPTED", "QUEUED", "CLAIMED", "FORCE_QUIT_REQUESTED", "FINISHED"]
+    assert [e["seq"] for e in page["events"]] == [1, 2, 3, 4, 5]
+    assert page["cursor"] == 5 and page["final"] is True
+    first, claimed, finished = page["events"][0], page["events"][2], page["events"][4]
+    assert first["source"]["service"] == "api" and first["time"].endswith("Z")
+    assert len(first["time"]) == len("2024-05-01T12:00:01.123Z")
+    assert claimed["source"] == {"service": "spawner", "node": "spawner-a", "version": "0.1.0"}
+    assert "spawner-a" in claimed["message"]
+    assert finished["detail"]["exit_code"] == 137 and "Force-quit" in finished["message"]
+    # Nothing is appended after the final event.
+    assert store.timeline.record(eid, "STARTED", "late") is None
+    assert store.timeline.last_seq(eid) == 5
+
+
+def test_since_pages_and_says_when_the_log_is_final(store, registered):
+    actor = registered()
+    eid = _submit(store, actor)["id"]
+    page = store.timeline.since(eid, since=0, limit=1)
+    assert [e["seq"] for e in page["events"]] == [1] and page["cursor"] == 1
+    page = store.timeline.since(eid, since=1)
+    assert [e["seq"] for e in page["events"]] == [2] and not page["final"]
+    assert store.timeline.since(eid, since=2) == {"events": [], "cursor": 2, "final": False}
+    assert store.executions.cancel(actor["id"], eid)
+    page = store.timeline.since(eid, since=2)
+    assert [e["type"] for e in page["events"]] == ["CANCELLED"] and page["final"]
+    assert store.timeline.since(eid, since=3)["final"]
+
+
+def test_error_events_carry_the_reason(store, registered):
+    actor = registered()
+    eid = _submit(store, actor)["id"]
+    store.executions.claim_next(actor["id"], "s", "w")
+    store.executions.finish(store.executions.get_internal(eid), ExecutionStatus.ERROR, 60,
+                            status_message="Image 'x' is missing.")
+    last = store.timeline.since(eid)["events"][-1]
+    assert last["type"] == "ERROR" and last["message"] == "Error: Image 'x' is missing."
+
+
+def test_the_actor_feed_pages_over_all_executions(store, registered):
+    actor = registered()
+    first, second = _submit(store, actor)["id"], _submit(store, actor)["id"]
+    feed = store.timeline.feed_since(actor["id"], 0)
+    assert [(e["execution_id"], e["type"]) for e in feed["events"]] == [
+        (first, "ACCEPTED"), (first, "QUEUED"), (second, "ACCEPTED"), (second, "QUEUED")]
+    assert [e["cursor"] for e in feed["events"]] == [1, 2, 3, 4] and feed["cursor"] == 4
+    assert store.timeline.feed_since(actor["id"], 3, limit=10)["events"][0]["cursor"] == 4
+    assert store.timeline.feed_since(actor["id"], 4) == {"events": [], "cursor": 4, "head": 4}
+
+
+def test_deleting_the_actor_removes_its_events(store, registered):
+    actor = registered()
+    eid = _submit(store, actor)["id"]
+    store.delete_actor(actor)
+    assert store.timeline.since(eid)["events"] == []
+    assert store.timeline.feed_since(actor["id"])["events"] == []
+    store.executions.request_kill(eid)  # a deleted execution gets no new log
+    assert store.timeline.last_seq(eid) == 0
+
+
+def test_events_are_published_for_streams(store, registered):
+    pubsub = store.redis.pubsub()
+    pubsub.subscribe("actors:status")
+    pubsub.get_message(timeout=1)
+    actor = registered()
+    eid = _submit(store, actor)["id"]
+    message = pubsub.get_message(timeout=1)
+    assert message["data"].decode() == f"{actor['id']} {eid}"
+    assert timeline.FINAL == ("FINISHED", "ERROR", "CANCELLED")
