@@ -24,6 +24,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     from actors_core.store import Store
 
     from .auth import authenticate
+    from .context import JSONProvider
     from .errors import register_error_handlers
     from .routes import BLUEPRINTS
 
@@ -33,6 +34,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     # Werkzeug refuses larger bodies with 413 before any handler reads them.
     app.config["MAX_CONTENT_LENGTH"] = config.max_message_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = config.max_message_bytes
+    app.json = JSONProvider(app)  # request JSON is parsed with limits (context.parse_json)
     app.json.sort_keys = False
     app.url_map.strict_slashes = False
     app.extensions["actors_store"] = store or Store.from_config(config)

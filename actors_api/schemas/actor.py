@@ -1,12 +1,13 @@
 """What a user may say about an actor when registering or replacing it."""
 from __future__ import annotations
 
-import json
 import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from actors_core.cron import CronError, parse as parse_cron
+
+from ..context import parse_json
 
 MEM_LIMIT = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -30,7 +31,7 @@ class JSONDict(fields.Dict):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
             try:
-                value = json.loads(value) if value.strip() else {}
+                value = parse_json(value) if value.strip() else {}
             except ValueError:
                 raise ValidationError("Must be a JSON object of strings.")
         if not isinstance(value, dict):
@@ -52,7 +53,7 @@ class StringList(fields.List):
             text = value.strip()
             if text.startswith("["):
                 try:
-                    value = json.loads(text)
+                    value = parse_json(text)
                 except ValueError:
                     raise ValidationError("Must be a list of strings.")
             else:
