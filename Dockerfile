@@ -31,4 +31,4 @@ RUN pip install ".[gpu]" && python3 -c "import actors_core, actors_api, spawner,
 USER 10001:10001
 WORKDIR /opt/actors
 EXPOSE 8000
-CMD ["gunicorn", "-b", "0.0.0.0:8000", "-k", "gthread", "--threads", "16", "actors_api:create_app()"]
+CMD ["gunicorn", "-b", "0.0.0.0:8000", "-k", "actors_api.gunicorn_worker.ThreadWorker", "--threads", "16", "actors_api:create_app()"]
