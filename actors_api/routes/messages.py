@@ -5,6 +5,7 @@ from flask import Blueprint, Response, current_app, request
 
 from actors_core.enums import ContentType
 from actors_core.ids import new_id
+from actors_core.platform_variables import refusal
 
 from ..auth import EXECUTE, READ, UPDATE, current_identity, load_actor
 from ..context import BadJSON, get_config, get_store, links, parse_json
@@ -40,8 +41,15 @@ def read_message() -> tuple:
 
 
 def message_environment() -> dict:
-    """Every query parameter becomes a variable in the container."""
-    return {name: value for name, value in request.args.items() if name not in RESERVED_PARAMETERS}
+    """Every query parameter becomes a variable in the container; the platform's own
+    (``MSG``, ``_actor_configs``, ``_abaco_*``) are a 400 naming them."""
+    environment = {name: value for name, value in request.args.items()
+                   if name not in RESERVED_PARAMETERS}
+    for name in environment:
+        problem = refusal(name)
+        if problem:
+            raise APIError(f"Query parameter refused: {problem}")
+    return environment
 
 
 @bp.post("/actors/<actor_id>/messages")

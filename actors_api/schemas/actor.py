@@ -6,6 +6,7 @@ import re
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from actors_core.cron import CronError, parse as parse_cron
+from actors_core.platform_variables import refusal
 
 from ..context import parse_json
 
@@ -39,6 +40,9 @@ class JSONDict(fields.Dict):
         for key, item in value.items():
             if not isinstance(item, str) or not ENV_NAME.match(str(key)):
                 raise ValidationError(f"Entry {key!r} must be a name without '=' mapping to a string.")
+            problem = refusal(key)
+            if problem:
+                raise ValidationError(problem)
         return value
 
 
