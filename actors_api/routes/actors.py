@@ -82,8 +82,8 @@ def replace_actor(actor_id):
     actor_id = current["id"]  # the URL may have named it by an alias
     loaded = load_or_400(ActorUpdateSchema(), request_fields(), "actor description")
     force = loaded.pop("force", False)
-    check_privileged_fields(current_identity(), loaded, current)
     actor = with_defaults(loaded)
+    check_privileged_fields(current_identity(), actor, current)
     if not current["stateless"] and actor["stateless"]:
         raise APIError("A stateful actor cannot be switched to stateless.")
     if actor["link"] != current.get("link"):

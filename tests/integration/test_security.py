@@ -47,3 +47,24 @@ def test_platform_variables_are_refused_by_the_api_and_dropped_by_the_spawner(cl
     assert f"_abaco_username={actor['owner']}" in logs
     assert "_abaco_cron" not in logs  # only from a message's environment, where cron puts it
     assert "_abaco_link_depth=3" in logs  # the platform's own message context passes
+
+
+# -- 5. privilege escalation ------------------------------------------------------------
+def test_an_update_holder_cannot_turn_a_privileged_actor_to_their_image(admin, client, api):
+    actor = admin.create_actor(ECHO, privileged=True, mem_limit="256m")
+    user = client.session.headers["Authorization"]
+    from actors_core.tokens import verify
+
+    username = verify(api.config, user.split()[1]).username
+    admin.result(admin.post(f"/actors/{actor['id']}/permissions",
+                            json={"user": username, "level": "UPDATE"}))
+    for body in ({"image": "actors/sleep-loop:latest"},
+                 {"image": "actors/sleep-loop:latest", "privileged": True, "mem_limit": "256m"}):
+        response = client.put(f"/actors/{actor['id']}", json=body)
+        assert response.status_code == 403, response.text
+        assert "is privileged" in response.json()["message"]
+    assert client.result(client.get(f"/actors/{actor['id']}"))["image"] == ECHO
+    shown = client.result(client.get(f"/actors/{actor['id']}"))
+    assert (shown["privileged"], shown["mem_limit"], shown["revision"]) == (True, "256m", 1)
+    # (Running it is not part of this test: privileged containers need a Docker engine
+    # that may grant every capability, which a nested test engine often cannot.)
