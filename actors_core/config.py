@@ -57,6 +57,7 @@ class Config:
     webhook_max_attempts: int = 5  # tries of one webhook event before it is FAILED
     webhook_backoff: tuple = (2, 10, 60, 300)  # seconds before the 2nd, 3rd... try (last repeats)
     webhook_timeout: float = 5.0  # seconds one webhook POST may take
+    webhook_allow: tuple = ()  # IPs, CIDRs, host names webhooks may reach beyond public addresses
     version: str = VERSION
     extra: dict = field(default_factory=dict)
 
@@ -93,6 +94,7 @@ class Config:
             webhook_max_attempts=_int("ACTORS_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts),
             webhook_backoff=tuple(float(p) for p in _list("ACTORS_WEBHOOK_BACKOFF", "2,10,60,300")),
             webhook_timeout=float(_str("ACTORS_WEBHOOK_TIMEOUT", "5")),
+            webhook_allow=_list("ACTORS_WEBHOOK_ALLOW", ""),
         )
         values.update(overrides)
         config = cls(**values)
@@ -102,6 +104,9 @@ class Config:
     def validate(self) -> None:
         if self.case not in ("snake", "camel"):
             raise ValueError(f"ACTORS_CASE must be 'snake' or 'camel', not {self.case!r}")
+        from .webhook_targets import Allowlist
+
+        Allowlist.parse(self.webhook_allow)  # a malformed entry stops the start, naming it
         if not self.jwt_secret and not self.jwt_public_key:
             raise ValueError("set ACTORS_JWT_SECRET (HS256) or ACTORS_JWT_PUBLIC_KEY (RS256/ES256)")
 

@@ -1,14 +1,21 @@
 """Security defaults against real Redis, real spawners and Docker (issue 12, items 5-8)."""
 from __future__ import annotations
 
+import json
+import threading
+import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import redis as redis_lib
 
 from actors_core.ids import new_id
 from actors_core.store import Store
+from actors_core.tokens import mint
 
 from .conftest import ECHO
+from .platform import ApiClient, ApiServer, SpawnerProcess, platform_environment
 
 
 @pytest.fixture
@@ -68,3 +75,85 @@ def test_an_update_holder_cannot_turn_a_privileged_actor_to_their_image(admin, c
     assert (shown["privileged"], shown["mem_limit"], shown["revision"]) == (True, "256m", 1)
     # (Running it is not part of this test: privileged containers need a Docker engine
     # that may grant every capability, which a nested test engine often cannot.)
+
+
+# -- 7. SSRF ------------------------------------------------------------------------------
+def _until(check, timeout=60, step=0.2, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} not met after {timeout}s"
+        time.sleep(step)
+
+
+class LoopbackHook:
+    """An HTTP endpoint on 127.0.0.1 only, counting the POSTs that reach it."""
+
+    def __init__(self):
+        self.received, hook = [], self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_webhooks_never_reach_loopback_unless_the_operator_allows_it(
+        redis_server, docker_engine, tmp_path):
+    """A platform of its own (no ACTORS_WEBHOOK_ALLOW, unlike the session's), so that only
+    its spawner delivers the events."""
+    environment = platform_environment(redis_server.url.rsplit("/", 1)[0] + "/7", tmp_path)
+    redis_lib.Redis.from_url(environment["ACTORS_REDIS_URL"]).flushdb()
+    api = ApiServer(environment)
+    hook = LoopbackHook()
+    spawner = SpawnerProcess(environment, name=f"ssrf-{uuid.uuid4().hex[:6]}", slots=2,
+                             log_path=tmp_path / "spawner.log")
+    try:
+        client = ApiClient(api.url, mint(api.config, "mallory"))
+        loopback = f"http://127.0.0.1:{hook.port}/hook"
+        response = client.post("/actors", json={"image": ECHO, "webhook": loopback})
+        assert response.status_code == 400 and "loopback" in response.json()["message"]
+
+        # A name that passed registration and resolves to loopback when the event is sent
+        # (or a record from before the check): delivery refuses it, and sends nothing.
+        actor = client.create_actor(ECHO)
+        client.wait_actor(actor["id"])
+        store = Store.from_config(api.config)
+        store.actors.update(actor["id"], webhook=f"http://localhost:{hook.port}/hook")
+        execution_id = client.send(actor["id"], "to a loopback hook")
+        client.wait(actor["id"], execution_id)
+        [event] = _until(lambda: [e for e in client.result(client.get(f"/actors/{actor['id']}/events"))
+                                  if e["status"] == "FAILED"], what="the webhook event FAILED")
+        assert event["event_type"] == "EXECUTION_COMPLETE" and len(event["attempts"]) == 1
+        assert event["attempts"][0]["error"].startswith("Refused: The webhook target 127.0.0.1")
+        assert "loopback" in event["attempts"][0]["error"]
+        time.sleep(1)
+        assert hook.received == []
+
+        # The operator allows loopback: the next event arrives.
+        spawner.stop()
+        spawner = SpawnerProcess(dict(environment, ACTORS_WEBHOOK_ALLOW="127.0.0.0/8"),
+                                 name=spawner.name, slots=2, log_path=tmp_path / "spawner.log")
+        execution_id = client.send(actor["id"], "allowed now")
+        client.wait(actor["id"], execution_id)
+        _until(lambda: hook.received, what="the allowed webhook POST")
+        assert [(b["event_type"], b["execution_id"]) for b in hook.received] == \
+            [("EXECUTION_COMPLETE", execution_id)]
+    finally:
+        spawner.stop()
+        hook.stop()
+        api.stop()
