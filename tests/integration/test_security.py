@@ -14,7 +14,7 @@ from actors_core.ids import new_id
 from actors_core.store import Store
 from actors_core.tokens import mint
 
-from .conftest import ECHO
+from .conftest import ECHO, SLEEP
 from .platform import ApiClient, ApiServer, SpawnerProcess, platform_environment
 
 
@@ -157,3 +157,150 @@ def test_webhooks_never_reach_loopback_unless_the_operator_allows_it(
         spawner.stop()
         hook.stop()
         api.stop()
+
+
+# -- 6. container defaults -------------------------------------------------------------
+PY_FUNC = "actors/py-func:latest"
+GIB = 1024 ** 3
+
+
+def _running_container(docker_engine, client, actor_id: str, execution_id: str):
+    client.wait(actor_id, execution_id, statuses=("RUNNING",))
+    deadline = time.monotonic() + 30
+    while True:
+        found = docker_engine.containers.list(
+            filters={"label": f"actors.execution={execution_id}"})
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, "the execution's container never showed up"
+        time.sleep(0.1)
+
+
+def _confinement(container) -> dict:
+    host = container.attrs["HostConfig"]
+    shown = {name: host.get(name) for name in (
+        "Privileged", "CapAdd", "CapDrop", "SecurityOpt", "Memory", "NanoCpus", "PidsLimit",
+        "NetworkMode", "ReadonlyRootfs")}
+    shown["Config.User"] = container.attrs["Config"]["User"]
+    return shown
+
+
+def test_an_ordinary_actor_runs_confined(client, docker_engine):
+    actor = client.create_actor(SLEEP)
+    execution_id = client.send(actor["id"], "30")
+    container = _running_container(docker_engine, client, actor["id"], execution_id)
+    try:
+        shown = _confinement(container)
+        print("HostConfig of an ordinary actor:", json.dumps(shown, indent=2))
+        assert shown["Privileged"] is False
+        assert shown["CapDrop"] == ["ALL"] and not shown["CapAdd"]
+        assert shown["SecurityOpt"] == ["no-new-privileges:true"]
+        assert shown["Memory"] == 2 * GIB and shown["NanoCpus"] == 1_000_000_000
+        assert shown["PidsLimit"] == 512
+        assert shown["Config.User"] == "65532:65532"
+        assert shown["NetworkMode"] in ("default", "bridge")
+        top = container.top(ps_args="-o pid,uid,comm")["Processes"]
+        assert top and all(row[1] == "65532" for row in top), top
+    finally:
+        client.delete(f"/actors/{actor['id']}/executions/{execution_id}")
+
+
+def try_to_gain_privileges():
+    """Runs inside py-func: who am I, and can I become root?"""
+    import os
+    import subprocess
+
+    def status(pid="self"):
+        with open(f"/proc/{pid}/status") as handle:
+            fields = dict(line.rstrip("\n").split(":\t", 1) for line in handle if ":\t" in line)
+        return {name: fields.get(name) for name in ("Uid", "CapEff", "CapBnd", "NoNewPrivs")}
+
+    found = {"self": status()}
+    try:
+        os.setuid(0)
+        found["setuid(0)"] = "allowed"
+    except PermissionError:
+        found["setuid(0)"] = "refused"
+    # su is setuid root: while it waits for a password, what did executing it give it?
+    su = subprocess.Popen(["/usr/bin/su", "root", "-c", "true"], stdin=subprocess.PIPE,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        found["su"] = status(su.pid)
+    finally:
+        su.kill()
+        su.wait()
+    with open("/tmp/mine", "w"):
+        pass
+    try:
+        os.chown("/tmp/mine", 1, 1)
+        found["chown"] = "allowed"
+    except PermissionError:
+        found["chown"] = "refused"
+    return found
+
+
+@pytest.fixture
+def executor_for(api, spawner, docker_engine):
+    from runtime_sdk.client import Client
+    from runtime_sdk.executor import ActorExecutor
+
+    try:
+        docker_engine.images.get(PY_FUNC)
+    except Exception:
+        pytest.fail(f"test image {PY_FUNC} is missing: run scripts/build-images.sh")
+
+    def make(token, **fields):
+        sdk = Client(api.url, token)
+        return ActorExecutor(sdk, actor=sdk.actors.create(image=PY_FUNC, **fields))
+    return make
+
+
+NO_CAPABILITIES = "0000000000000000"
+
+
+def test_an_actor_that_tries_to_gain_privileges_fails(executor_for, user_token):
+    with executor_for(user_token) as executor:
+        found = executor.submit(try_to_gain_privileges).result(timeout=90)
+    print("inside an ordinary actor:", json.dumps(found, indent=2))
+    assert found["self"] == {"Uid": "65532\t65532\t65532\t65532", "CapEff": NO_CAPABILITIES,
+                             "CapBnd": NO_CAPABILITIES, "NoNewPrivs": "1"}
+    assert found["setuid(0)"] == "refused" and found["chown"] == "refused"
+    # executing a setuid-root program gives it neither root nor any capability
+    assert found["su"]["Uid"] == "65532\t65532\t65532\t65532"
+    assert found["su"]["CapEff"] == NO_CAPABILITIES
+
+
+def test_use_container_uid_runs_as_the_image_user_still_without_capabilities(
+        executor_for, api):
+    admin = mint(api.config, "operator", roles=("admin",))
+    with executor_for(admin, use_container_uid=True) as executor:
+        found = executor.submit(try_to_gain_privileges).result(timeout=90)
+    assert found["self"]["Uid"].split("\t")[0] == "0"  # py-func's image runs as root
+    assert found["self"]["CapEff"] == NO_CAPABILITIES and found["self"]["NoNewPrivs"] == "1"
+    assert found["chown"] == "refused"  # root without CAP_CHOWN
+
+
+def test_the_operator_chooses_the_network_and_the_limits(admin, environment, platform_dir,
+                                                       docker_engine):
+    queue = f"net-{uuid.uuid4().hex[:6]}"
+    spawner = SpawnerProcess(dict(environment, ACTORS_CONTAINER_NETWORK="none",
+                                  ACTORS_DEFAULT_MEM_LIMIT="256m", ACTORS_DEFAULT_MAX_CPUS="0.5",
+                                  ACTORS_CONTAINER_CAP_ADD="NET_BIND_SERVICE"),
+                             name=queue, queues=queue, slots=2,
+                             log_path=platform_dir / f"{queue}.log")
+    try:
+        default = admin.create_actor(SLEEP, queue=queue)
+        own = admin.create_actor(SLEEP, queue=queue, mem_limit="512m", max_cpus=2)
+        shown = {}
+        for actor in (default, own):
+            execution_id = admin.send(actor["id"], "30")
+            container = _running_container(docker_engine, admin, actor["id"], execution_id)
+            shown[actor["id"]] = _confinement(container)
+            admin.delete(f"/actors/{actor['id']}/executions/{execution_id}")
+    finally:
+        spawner.stop()
+    first, second = shown[default["id"]], shown[own["id"]]
+    assert first["NetworkMode"] == "none" and second["NetworkMode"] == "none"
+    assert (first["Memory"], first["NanoCpus"]) == (256 * 1024 ** 2, 500_000_000)
+    assert (second["Memory"], second["NanoCpus"]) == (512 * 1024 ** 2, 2_000_000_000)
+    assert first["CapDrop"] == ["ALL"] and first["CapAdd"] == ["NET_BIND_SERVICE"]
