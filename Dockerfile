@@ -31,5 +31,6 @@ RUN pip install ".[gpu]" && python3 -c "import actors_core, actors_api, spawner,
 USER 10001:10001
 WORKDIR /opt/actors
 EXPOSE 8000
-# gunicorn_config: /metrics adds up every worker (prometheus-client's multiprocess mode).
-CMD ["gunicorn", "-c", "python:actors_api.gunicorn_config", "-b", "0.0.0.0:8000", "-k", "gthread", "--threads", "16", "actors_api:create_app()"]
+# gunicorn_config: /metrics adds up every worker (prometheus-client's multiprocess mode);
+# ThreadWorker: gunicorn's own refusals (e.g. a bad Transfer-Encoding) are JSON errors too.
+CMD ["gunicorn", "-c", "python:actors_api.gunicorn_config", "-b", "0.0.0.0:8000", "-k", "actors_api.gunicorn_worker.ThreadWorker", "--threads", "16", "actors_api:create_app()"]

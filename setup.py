@@ -21,6 +21,7 @@ setup(
         "click>=8.1,<8.6",
         "rich>=13,<16",
         "requests>=2.31,<2.35",
+        "urllib3>=2.0,<2.9",  # spawner/safe_http.py builds on its connection classes
         "cloudpickle>=3.0,<3.2",
         "fakeredis[lua]>=2.20,<2.42",  # actors dev falls back to it when no Redis server exists
         "apispec[marshmallow]>=6.6,<6.11",  # the OpenAPI document (actors_api/openapi.py)

@@ -25,6 +25,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
 
     from . import metrics, openapi
     from .auth import authenticate
+    from .context import JSONProvider
     from .errors import register_error_handlers
     from .routes import BLUEPRINTS, ActorIdConverter
 
@@ -34,6 +35,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     # Werkzeug refuses larger bodies with 413 before any handler reads them.
     app.config["MAX_CONTENT_LENGTH"] = config.max_message_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = config.max_message_bytes
+    app.json = JSONProvider(app)  # request JSON is parsed with limits (context.parse_json)
     app.json.sort_keys = False
     app.url_map.strict_slashes = False
     app.url_map.converters["actor"] = ActorIdConverter

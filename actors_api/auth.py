@@ -201,13 +201,42 @@ def _load_named(records, kind: str, noun: str, purpose: str, store, name: str,
 
 
 # -- roles ---------------------------------------------------------------------------
-def check_privileged_fields(identity: Identity, fields: dict, current: dict = None) -> None:
-    """Only admin or privileged users may set the fields that raise an actor's resources;
-    ``limited`` users never may, even with ``privileged``."""
-    if identity.is_privileged:
+def check_privileged_fields(identity: Identity, actor: dict, current: dict = None) -> None:
+    """Only admin or privileged users may give an actor a non-default value of a
+    :data:`PRIVILEGED_FIELDS` field (``limited`` users never may, even with
+    ``privileged``, and a nonce never counts as its creator's roles here).
+
+    ``actor`` is the description asked for (with defaults filled in for a PUT);
+    ``current`` the stored actor a PUT replaces. An actor that already holds such a
+    value (it is privileged, or a privileged user gave it resources) can only be
+    replaced by an admin or privileged user, whatever the PUT says: keeping the values
+    would run the caller's image and environment with what they could not grant, and
+    dropping them would undo a privileged user's decision silently.
+    """
+    if identity.is_privileged and identity.nonce is None:
         return
-    current = current or {}
-    who = "limited users" if identity.is_limited else "users without the admin or privileged role"
+    if identity.nonce is not None:
+        who = "a nonce's holder may not, whoever created the nonce"
+    elif identity.is_limited:
+        who = "limited users may not"
+    else:
+        who = "users without the admin or privileged role may not"
+    if current is not None:
+        held = {name: current.get(name) for name in PRIVILEGED_FIELDS
+                if not _is_default(name, current.get(name))}
+        if held:
+            values = ", ".join(f"{name}={value!r}" for name, value in held.items())
+            what = (f"Actor {current['id']!r} is privileged" if current.get("privileged") else
+                    f"Actor {current['id']!r} holds values only admin or privileged users may set")
+            raise Forbidden(f"{what} ({values}): only admin or privileged users may change "
+                            f"it ({who}).")
     for name in PRIVILEGED_FIELDS:
-        if name in fields and fields[name] != current.get(name, DEFAULTS.get(name)):
-            raise Forbidden(f"Only admin or privileged users may set {name!r} ({who} may not).")
+        if name in actor and not _is_default(name, actor[name]):
+            raise Forbidden(f"Only admin or privileged users may set {name!r} ({who}).")
+
+
+def _is_default(name: str, value) -> bool:
+    default = DEFAULTS[name]
+    if isinstance(default, bool):
+        return not value
+    return value is None or value == default

@@ -72,8 +72,8 @@ FIELDS = (
     Field("queue", str, PRIVILEGED, "default"),
     Field("log_ex", OPTIONAL_INT, USER),  # seconds; None: the platform's ACTORS_LOG_EX
     Field("token", bool, USER, False),
-    Field("use_container_uid", bool, USER, False),
-    Field("gpus", (int, str), USER, 0),  # a count, or "all"
+    Field("use_container_uid", bool, PRIVILEGED, False),  # the image's user, maybe root
+    Field("gpus", (int, str), PRIVILEGED, 0),  # a count, or "all"
     Field("gpu_memory_min", OPTIONAL_INT, USER),
     Field("link", OPTIONAL_STR, USER),  # docs/events.md
     Field("webhook", OPTIONAL_STR, USER),

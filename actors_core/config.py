@@ -6,10 +6,18 @@ else reads ``os.environ`` for platform settings.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+import re
+from dataclasses import dataclass, field, fields, replace
 from typing import Optional
 
 VERSION = "0.1.0"
+
+# The user Docker containers run as when neither the operator (ACTORS_CONTAINER_USER) nor
+# the actor (use_container_uid) says otherwise: not root, and by convention (distroless's
+# "nonroot") an id no host account has.
+DEFAULT_CONTAINER_USER = "65532:65532"
+CONTAINER_USER = re.compile(r"^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$")
+MEM_LIMIT = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
 
 
 def _int(name: str, default: int) -> int:
@@ -25,6 +33,17 @@ def _str(name: str, default: Optional[str]) -> Optional[str]:
 def _bool(name: str, default: bool) -> bool:
     value = _str(name, None)
     return default if value is None else value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def _optional(name: str, default: Optional[str]) -> Optional[str]:
+    """A setting that "none" (or "0") turns off."""
+    value = _str(name, default)
+    return None if value is None or value.strip().lower() in ("none", "0") else value.strip()
+
+
+def _optional_float(name: str, default: Optional[float]) -> Optional[float]:
+    value = _optional(name, None if default is None else str(default))
+    return None if value is None else float(value)
 
 
 def _list(name: str, default: str) -> tuple:
@@ -50,8 +69,15 @@ class Config:
     actor_error_threshold: int = 3  # consecutive failed runs before the actor is ERROR
     spawner_workdir: str = "/tmp/actors-spawner"
     spawner_name: Optional[str] = None
-    container_user: Optional[str] = None  # e.g. "1000:1000" unless use_container_uid
+    # "uid:gid" executions run as unless the actor sets use_container_uid; when unset, Docker
+    # containers run as DEFAULT_CONTAINER_USER and processes as the spawner's user.
+    container_user: Optional[str] = None
     pids_limit: int = 512
+    # Docker containers of actors that set no limit of their own ("" or "none": no limit).
+    default_mem_limit: Optional[str] = "2g"
+    default_max_cpus: Optional[float] = 1.0
+    container_network: str = "default"  # "default" (Docker's bridge), "none", or a network's name
+    container_cap_add: tuple = ()  # capabilities given back to non-privileged containers
     lease_seconds: int = 30
     sync_timeout: int = 60  # seconds a synchronous message waits before answering 408
     sync_max_waiters: int = 32  # synchronous waits one API process holds at once
@@ -69,6 +95,7 @@ class Config:
     output_max_bytes: int = 1 << 30  # bytes of outputs kept per execution; collection stops there
     status_max_streams: int = 8  # live status streams one API process holds; more are short polls
     status_stream_seconds: float = 30.0  # a live status stream closes after this; clients resume
+    webhook_allow: tuple = ()  # IPs, CIDRs, host names webhooks may reach beyond public addresses
     version: str = VERSION
 
     @classmethod
@@ -95,6 +122,10 @@ class Config:
             spawner_name=_str("ACTORS_SPAWNER_NAME", None),
             container_user=_str("ACTORS_CONTAINER_USER", None),
             pids_limit=_int("ACTORS_PIDS_LIMIT", cls.pids_limit),
+            default_mem_limit=_optional("ACTORS_DEFAULT_MEM_LIMIT", cls.default_mem_limit),
+            default_max_cpus=_optional_float("ACTORS_DEFAULT_MAX_CPUS", cls.default_max_cpus),
+            container_network=_str("ACTORS_CONTAINER_NETWORK", cls.container_network),
+            container_cap_add=tuple(c.upper() for c in _list("ACTORS_CONTAINER_CAP_ADD", "")),
             sync_timeout=_int("ACTORS_SYNC_TIMEOUT", cls.sync_timeout),
             sync_max_waiters=_int("ACTORS_SYNC_MAX_WAITERS", cls.sync_max_waiters),
             gpus=_str("ACTORS_GPUS", cls.gpus),
@@ -110,6 +141,7 @@ class Config:
             output_max_bytes=_int("ACTORS_OUTPUT_MAX_BYTES", cls.output_max_bytes),
             status_max_streams=_int("ACTORS_STATUS_MAX_STREAMS", cls.status_max_streams),
             status_stream_seconds=float(_str("ACTORS_STATUS_STREAM_SECONDS", "30")),
+            webhook_allow=_list("ACTORS_WEBHOOK_ALLOW", ""),
         )
         values.update(overrides)
         config = cls(**values)
@@ -119,6 +151,19 @@ class Config:
     def validate(self) -> None:
         if self.case not in ("snake", "camel"):
             raise ValueError(f"ACTORS_CASE must be 'snake' or 'camel', not {self.case!r}")
+        if self.container_user is not None and not CONTAINER_USER.match(self.container_user):
+            raise ValueError(f"ACTORS_CONTAINER_USER must be 'uid:gid' or 'user[:group]', not "
+                             f"{self.container_user!r}")
+        if self.default_mem_limit is not None and not MEM_LIMIT.match(self.default_mem_limit):
+            raise ValueError("ACTORS_DEFAULT_MEM_LIMIT must be a size such as '512m' or '2g' "
+                             f"(or 'none'), not {self.default_mem_limit!r}")
+        if self.default_max_cpus is not None and not self.default_max_cpus > 0:
+            raise ValueError("ACTORS_DEFAULT_MAX_CPUS must be a positive number of CPUs (or 'none')")
+        if not self.container_network.strip():
+            raise ValueError("ACTORS_CONTAINER_NETWORK must be 'default', 'none' or a network name")
+        from .webhook_targets import Allowlist
+
+        Allowlist.parse(self.webhook_allow)  # a malformed entry stops the start, naming it
         if not self.jwt_secret and not self.jwt_public_key:
             raise ValueError("set ACTORS_JWT_SECRET (HS256) or ACTORS_JWT_PUBLIC_KEY (RS256/ES256)")
 

@@ -62,19 +62,41 @@ def verify(config, token: str) -> Identity:
         raise TokenError(f"The bearer token lacks the required claim {error.claim!r}.")
     except jwt.InvalidTokenError as error:
         raise TokenError(f"The bearer token is not valid: {error}.")
-    roles = claims.get("roles") or []
-    if isinstance(roles, str):
-        roles = [roles]
-    if not isinstance(roles, list) or not isinstance(claims["sub"], str) or not claims["sub"]:
-        raise TokenError("The bearer token's 'sub' must be a username and 'roles' a list.")
+    _check_claim_types(claims)
+    roles = claims.get("roles")
+    roles = [] if roles is None else [roles] if isinstance(roles, str) else roles
     if claims["sub"] == WORLD_USER:
         raise TokenError(f"{WORLD_USER!r} is not a user that can hold a token.")
-    tenant = str(claims.get("tenant") or "default")
+    tenant = claims.get("tenant") or "default"
     if not TENANT_NAME.match(tenant):
         raise TokenError("The bearer token's 'tenant' must be 1-64 letters, digits, '_', '.' or '-'.")
     return Identity(username=claims["sub"], roles=tuple(r for r in roles if r in KNOWN_ROLES),
-                    tenant=tenant, actor_scope=claims.get("actor"),
-                    token_id=str(claims["jti"]) if claims.get("jti") else None)
+                    tenant=tenant, actor_scope=claims.get("actor") or None,
+                    token_id=claims.get("jti") or None)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_claim_types(claims: dict) -> None:
+    """Every claim this platform reads must have its type; a token that is wrong here is
+    refused whole (401) rather than read loosely (PyJWT takes ``exp: "123"``, for one)."""
+    problems = []
+    for name in ("exp", "iat", "nbf"):
+        if name in claims and not _is_number(claims[name]):
+            problems.append(f"'{name}' must be a number (seconds since the epoch)")
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        problems.append("'sub' must be a non-empty string (the username)")
+    roles = claims.get("roles")
+    if roles is not None and not isinstance(roles, str) and not (
+            isinstance(roles, list) and all(isinstance(role, str) for role in roles)):
+        problems.append("'roles' must be a list of strings")
+    for name in ("tenant", "actor", "jti"):
+        if claims.get(name) is not None and not isinstance(claims[name], str):
+            problems.append(f"'{name}' must be a string")
+    if problems:
+        raise TokenError(f"The bearer token's claims have the wrong type: {'; '.join(problems)}.")
 
 
 def mint(config, username: str, roles=(), ttl: int = 24 * 3600, actor: Optional[str] = None,

@@ -1,14 +1,22 @@
 """The environment an execution sees: the contract actor code relies on.
 
 Later entries win: the actor's ``default_environment``, then the message's
-query parameters, then the platform's own variables.
+query parameters, then the platform's own variables. ``MSG``, ``_actor_configs``
+and ``_abaco_*`` are the platform's alone (actors_core/platform_variables.py): the
+API refuses them from users, and here any that come from the actor or the message
+are dropped before anything else is added, so none can shadow or smuggle in a
+platform variable.
 """
 from __future__ import annotations
 
 import json
+import logging
 from typing import Optional
 
 from actors_core.enums import ContentType
+from actors_core.platform_variables import MESSAGE_CONTEXT, user_variables
+
+log = logging.getLogger(__name__)
 
 BINARY_TARGET = "/_abaco_binary_data"
 RESULTS_TARGET = "/_abaco_results.sock"
@@ -24,9 +32,14 @@ def execution_environment(actor: dict, execution: dict, message: bytes, api_serv
                           gpus=(), tenant: str = "default", actor_configs: Optional[dict] = None
                           ) -> dict:
     """``actor_configs`` holds decrypted secrets: it goes to the container and nowhere else."""
+    defaults, dropped = user_variables(actor.get("default_environment"))
+    from_message, dropped_too = user_variables(execution.get("environment"), MESSAGE_CONTEXT)
+    if dropped or dropped_too:
+        log.warning("execution %s: dropped platform variables set by a user: %s",
+                    execution["id"], ", ".join(sorted(map(repr, set(dropped + dropped_too)))))
     environment = {}
-    environment.update(actor.get("default_environment") or {})
-    environment.update(execution.get("environment") or {})
+    environment.update(defaults)
+    environment.update(from_message)
     content_type = execution["content_type"]
     system = {
         "_abaco_execution_id": execution["id"],

@@ -17,6 +17,7 @@ events, and also any whose attempt was lost with a crashed worker.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -28,6 +29,9 @@ from actors_core.enums import ContentType, PermissionLevel
 from actors_core.ids import new_id
 from actors_core.store.events import EventStatus
 from actors_core.times import now_iso
+from actors_core.webhook_targets import Allowlist, TargetRefused
+
+from . import safe_http
 
 from . import metrics
 
@@ -113,14 +117,22 @@ def send_link(store, actor: dict, event: dict, context: dict) -> Optional[dict]:
 
 
 # -- webhook delivery ------------------------------------------------------------
-def deliver(store, config, event_id: str, post: Callable = requests.post,
+def deliver(store, config, event_id: str, post: Optional[Callable] = None,
             clock: Callable[[], float] = time.time) -> Optional[str]:
-    """One attempt at a webhook event; its new status (None if already settled or gone)."""
+    """One attempt at a webhook event; its new status (None if already settled or gone).
+
+    ``post`` defaults to :func:`spawner.safe_http.post` with the operator's allowlist: a
+    target it refuses (loopback, private, metadata... see actors_core/webhook_targets.py)
+    gets no request, and the event is FAILED at once with the reason.
+    """
     record = store.events.get(event_id)
     if record is None or record["status"] in (EventStatus.DELIVERED, EventStatus.FAILED):
         return None
+    if post is None:
+        post = functools.partial(safe_http.post, allow=Allowlist.parse(config.webhook_allow))
     number = len(record.get("attempts") or []) + 1
     attempt = {"attempt": number, "time": now_iso(), "status_code": None}
+    refused = False
     try:
         response = post(record["target"], json=record["event"], timeout=config.webhook_timeout,
                         headers={"User-Agent": "actors-events"})
@@ -130,9 +142,11 @@ def deliver(store, config, event_id: str, post: Callable = requests.post,
             attempt["error"] = f"HTTP {response.status_code}"
     except requests.RequestException as error:
         delivered, attempt["error"] = False, f"{type(error).__name__}: {error}"
+    except TargetRefused as error:
+        delivered, refused, attempt["error"] = False, True, f"Refused: {error}"
     if delivered:
         status, next_due = EventStatus.DELIVERED, None
-    elif number >= config.webhook_max_attempts:
+    elif refused or number >= config.webhook_max_attempts:
         status, next_due = EventStatus.FAILED, None
     else:
         backoff = config.webhook_backoff or (1,)

@@ -306,6 +306,7 @@ class ExecutionRun:
             mem_limit=self.actor.get("mem_limit"), max_cpus=self.actor.get("max_cpus"),
             pids_limit=self.config.pids_limit, privileged=bool(self.actor.get("privileged")),
             user=None if self.actor.get("use_container_uid") else self.config.container_user,
+            run_as_image_user=bool(self.actor.get("use_container_uid")),
             workdir=str(self.workdir), gpus=self.gpus,
         )
         handle = self.spawner.runtime.start(spec)

@@ -14,7 +14,7 @@ from ..context import get_config, get_store, request_fields
 from ..errors import APIError, Forbidden, ok
 from ..schemas import load_or_400
 from ..schemas.actor import ActorSchema, ActorUpdateSchema, with_defaults
-from .events import check_link
+from .events import check_link, check_webhook
 
 bp = Blueprint("actors", __name__)
 
@@ -37,6 +37,7 @@ def register_actor():
     actor.update(id=new_id(), owner=identity.username)
     store = get_store()
     check_link(store, actor["id"], actor["link"])
+    check_webhook(actor["webhook"])
     actor["cron_next_ex"] = next_ex_for(actor)
     limit = get_config().limited_max_actors if identity.is_limited else None
     record = store.actors.create(actor, identity.tenant, max_owned=limit)
@@ -74,12 +75,14 @@ def replace_actor(actor_id):
     actor_id = current["id"]  # the URL may have named it by an alias
     loaded = load_or_400(ActorUpdateSchema(), request_fields(), "actor description")
     force = loaded.pop("force", False)
-    check_privileged_fields(current_identity(), loaded, current)
     actor = with_defaults(loaded)
+    check_privileged_fields(current_identity(), actor, current)
     if not current["stateless"] and actor["stateless"]:
         raise APIError("A stateful actor cannot be switched to stateless.", 409)
     if actor["link"] != current.get("link"):
         check_link(store, actor_id, actor["link"])
+    if actor["webhook"] != current.get("webhook"):
+        check_webhook(actor["webhook"])
     actor["cron_next_ex"] = next_ex_for(actor, current)
     image_changed = actor["image"] != current["image"]
     if image_changed:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from flask import Blueprint
 
 from actors_core.enums import PermissionLevel
+from actors_core.webhook_targets import Allowlist, literal_refusal
 
 from ..auth import READ, current_identity, load_actor
-from ..context import get_store
+from ..context import get_config, get_store
 from ..errors import APIError, Forbidden, NotFound, ok
 
 bp = Blueprint("events", __name__)
@@ -51,3 +52,14 @@ def check_link(store, actor_id: str, link) -> None:
     if current is not None:
         raise APIError("Invalid actor description: link: this would make a cycle of links: "
                        f"{' -> '.join(chain)}.")
+
+
+def check_webhook(webhook) -> None:
+    """A convenience 400 for a webhook that delivery would refuse anyway (a literal
+    loopback, private... address, see actors_core/webhook_targets.py); names are only
+    resolved, and checked, when an event is delivered."""
+    if not webhook:
+        return
+    problem = literal_refusal(webhook, Allowlist.parse(get_config().webhook_allow))
+    if problem:
+        raise APIError(f"Invalid actor description: webhook: {problem}")

@@ -1,16 +1,15 @@
 """Sending messages: each accepted message becomes a SUBMITTED execution."""
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, Response, current_app, request
 
 from actors_core.enums import ContentType
 from actors_core.ids import new_id
+from actors_core.platform_variables import refusal
 
 from .. import metrics
 from ..auth import EXECUTE, READ, UPDATE, current_identity, load_actor
-from ..context import get_config, get_store, links
+from ..context import BadJSON, get_config, get_store, links, parse_json
 from ..errors import APIError, envelope, ok
 
 bp = Blueprint("messages", __name__)
@@ -27,9 +26,9 @@ def read_message() -> tuple:
     if request.is_json:
         raw = request.get_data()
         try:
-            json.loads(raw)
-        except ValueError as error:
-            raise APIError(f"The JSON message could not be parsed: {error}.")
+            parse_json(raw, max_depth=None, strict_numbers=False)  # the actor gets the text as sent
+        except BadJSON as error:
+            raise APIError(f"The JSON message was refused: {error}")
         return ContentType.JSON, raw, raw.decode("utf-8", "replace")
     if mimetype == "text/plain":
         text = request.get_data().decode("utf-8", "replace")
@@ -43,8 +42,15 @@ def read_message() -> tuple:
 
 
 def message_environment() -> dict:
-    """Every query parameter becomes a variable in the container."""
-    return {name: value for name, value in request.args.items() if name not in RESERVED_PARAMETERS}
+    """Every query parameter becomes a variable in the container; the platform's own
+    (``MSG``, ``_actor_configs``, ``_abaco_*``) are a 400 naming them."""
+    environment = {name: value for name, value in request.args.items()
+                   if name not in RESERVED_PARAMETERS}
+    for name in environment:
+        problem = refusal(name)
+        if problem:
+            raise APIError(f"Query parameter refused: {problem}")
+    return environment
 
 
 @bp.post("/actors/<actor:actor_id>/messages")

@@ -1,10 +1,10 @@
 """A stateful actor's state: any JSON value, seen by its executions as ``_abaco_actor_state``."""
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from ..auth import READ, UPDATE, load_actor
-from ..context import get_store
+from ..context import get_store, json_body
 from ..errors import APIError, ok
 
 bp = Blueprint("state", __name__)
@@ -29,8 +29,6 @@ def get_state(actor_id):
 def set_state(actor_id):
     store = get_store()
     actor = _stateful_actor(store, actor_id, UPDATE)
-    value = request.get_json(force=True, silent=True)
-    if value is None and request.get_data().strip() not in (b"null",):
-        raise APIError("The state must be a JSON value sent as the request body.")
+    value = json_body()  # any JSON value, whatever the Content-Type says
     store.actors.set_state(actor["id"], value)
     return ok({"state": value}, "Actor state updated successfully.")

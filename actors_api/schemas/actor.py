@@ -1,13 +1,15 @@
 """What a user may say about an actor when registering or replacing it."""
 from __future__ import annotations
 
-import json
 import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from actors_core import actor_fields
 from actors_core.cron import CronError, parse as parse_cron
+from actors_core.platform_variables import refusal
+
+from ..context import parse_json
 
 MEM_LIMIT = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -27,7 +29,7 @@ class JSONDict(fields.Dict):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
             try:
-                value = json.loads(value) if value.strip() else {}
+                value = parse_json(value) if value.strip() else {}
             except ValueError:
                 raise ValidationError("Must be a JSON object of strings.")
         if not isinstance(value, dict):
@@ -35,6 +37,9 @@ class JSONDict(fields.Dict):
         for key, item in value.items():
             if not isinstance(item, str) or not ENV_NAME.match(str(key)):
                 raise ValidationError(f"Entry {key!r} must be a name without '=' mapping to a string.")
+            problem = refusal(key)
+            if problem:
+                raise ValidationError(problem)
         return value
 
 
@@ -49,7 +54,7 @@ class StringList(fields.List):
             text = value.strip()
             if text.startswith("["):
                 try:
-                    value = json.loads(text)
+                    value = parse_json(text)
                 except ValueError:
                     raise ValidationError("Must be a list of strings.")
             else:

@@ -11,8 +11,10 @@ def make_runtime(name: str, **options) -> Runtime:
     """
     config = options.pop("config", None)
     if name == "docker":
-        from .docker import DockerRuntime
+        from .docker import ContainerDefaults, DockerRuntime
 
+        if config is not None:
+            options.setdefault("defaults", ContainerDefaults.from_config(config))
         return DockerRuntime(**options)
     if name == "process":
         from .process import ProcessRuntime

@@ -51,6 +51,7 @@ class RunSpec:
     pids_limit: Optional[int] = None
     privileged: bool = False
     user: Optional[str] = None
+    run_as_image_user: bool = False  # the actor's use_container_uid: never a default user
     workdir: Optional[str] = None  # a host folder private to this execution
     gpus: list = field(default_factory=list)  # spawner.gpus.Gpu, whole devices for this execution
 

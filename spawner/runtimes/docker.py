@@ -1,7 +1,17 @@
-"""Executions as Docker containers, through the docker SDK."""
+"""Executions as Docker containers, through the docker SDK.
+
+Every container that is not privileged is confined by :class:`ContainerDefaults`
+(docs/access.md#container-defaults): no capabilities (``cap_drop: ALL``, plus any the
+operator gives back), ``no-new-privileges`` (no setuid binary or file capability can
+raise it), a memory and CPU limit unless the actor sets its own, a non-root user unless
+the operator or the actor (``use_container_uid``) says otherwise, and the network the
+operator chose. A privileged actor (only admins and privileged users can make one) gets
+Docker's ``--privileged`` and the image's user; the limits and the network still apply.
+"""
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import docker
@@ -12,6 +22,8 @@ from docker.utils import parse_repository_tag
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
+from actors_core.config import DEFAULT_CONTAINER_USER
+
 from .base import (LABEL_SPAWNER, Handle, ImageUnavailable, RunSpec, Runtime, StartFailed,
                    Usage)
 
@@ -19,11 +31,59 @@ STATE_FIELDS = ("Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead"
                 "ExitCode", "Error", "StartedAt", "FinishedAt")
 
 
+@dataclass(frozen=True)
+class ContainerDefaults:
+    """What confines a container beyond what its actor says (see the module's docstring)."""
+
+    user: Optional[str] = DEFAULT_CONTAINER_USER
+    mem_limit: Optional[str] = "2g"
+    max_cpus: Optional[float] = 1.0
+    network: str = "default"
+    cap_add: tuple = ()
+
+    @classmethod
+    def from_config(cls, config) -> "ContainerDefaults":
+        return cls(user=config.container_user or DEFAULT_CONTAINER_USER,
+                   mem_limit=config.default_mem_limit, max_cpus=config.default_max_cpus,
+                   network=config.container_network, cap_add=tuple(config.container_cap_add))
+
+    def options(self, spec: RunSpec) -> dict:
+        """``containers.create`` keyword arguments for ``spec``'s confinement."""
+        options = {}
+        mem_limit = spec.mem_limit or self.mem_limit
+        if mem_limit:
+            options["mem_limit"] = mem_limit
+        max_cpus = spec.max_cpus or self.max_cpus
+        if max_cpus:
+            options["nano_cpus"] = int(max_cpus * 1e9)
+        if self.network == "none":
+            options["network_mode"] = "none"
+        elif self.network != "default":
+            options["network"] = self.network
+        if spec.privileged:
+            options["privileged"] = True
+            if spec.user:
+                options["user"] = spec.user
+            return options
+        options.update(cap_drop=["ALL"], security_opt=["no-new-privileges:true"])
+        if self.cap_add:
+            options["cap_add"] = list(self.cap_add)
+        user = spec.user or (None if spec.run_as_image_user else self.user)
+        if user:
+            options["user"] = user
+            if user == self.user and "HOME" not in spec.environment:
+                # the image's HOME (often /root) is not this user's; /tmp is writable
+                options["environment"] = dict(spec.environment, HOME="/tmp")
+        return options
+
+
 class DockerRuntime(Runtime):
     name = "docker"
 
-    def __init__(self, client: Optional[docker.DockerClient] = None):
+    def __init__(self, client: Optional[docker.DockerClient] = None,
+                 defaults: Optional[ContainerDefaults] = None):
         self.client = client or docker.from_env(timeout=120)
+        self.defaults = defaults or ContainerDefaults()
         self._pulled = set()
         self._pull_lock = threading.Lock()
 
@@ -52,19 +112,14 @@ class DockerRuntime(Runtime):
             image=spec.image, environment=spec.environment, labels=spec.labels, detach=True,
             mounts=[DockerMount(m.target, m.source, type="bind", read_only=m.read_only)
                     for m in spec.mounts],
-            privileged=spec.privileged, pids_limit=spec.pids_limit,
+            privileged=False, pids_limit=spec.pids_limit,
         )
-        if spec.mem_limit:
-            options["mem_limit"] = spec.mem_limit
-        if spec.max_cpus:
-            options["nano_cpus"] = int(spec.max_cpus * 1e9)
-        if spec.user:
-            options["user"] = spec.user
+        options.update(self.defaults.options(spec))
         devices = [g.uuid for g in spec.gpus if not g.simulated]
         if devices:
             options["device_requests"] = [DeviceRequest(device_ids=devices, capabilities=[["gpu"]])]
         if spec.gpus:
-            options["environment"] = dict(spec.environment,
+            options["environment"] = dict(options["environment"],
                                           NVIDIA_VISIBLE_DEVICES=",".join(g.uuid for g in spec.gpus))
         container = None
         try:

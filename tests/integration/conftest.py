@@ -60,7 +60,11 @@ def environment(redis_server, platform_dir):
     return platform_environment(redis_server.url, platform_dir, ACTORS_LOG_MAX_BYTES=65536,
                                 ACTORS_MAX_MESSAGE_BYTES=8 * 1024 * 1024,
                                 ACTORS_SYNC_TIMEOUT=8,
-                                ACTORS_ARTIFACT_URL=platform_dir / "artifacts")
+                                ACTORS_ARTIFACT_URL=platform_dir / "artifacts",
+                                # test_events' webhook endpoints listen on loopback, which
+                                # webhooks may not reach unless allowed (test_security
+                                # shows the refusal on a platform without this)
+                                ACTORS_WEBHOOK_ALLOW="127.0.0.1")
 
 
 @pytest.fixture(scope="session")

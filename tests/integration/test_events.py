@@ -37,7 +37,7 @@ def test_a_linked_actor_gets_the_events_of_its_source(client):
     b = client.create_actor(ECHO)
     a = client.create_actor(ECHO, link=b["id"])
     assert client.wait_actor(a["id"])["status"] == "READY"
-    execution_id = client.send(a["id"], "to A", params={"_abaco_trace": "t-1"})
+    execution_id = client.send(a["id"], "to A", params={"TRACE": "t-1"})
     assert client.wait(a["id"], execution_id)["status"] == "COMPLETE"
 
     def completion_event():
@@ -54,7 +54,9 @@ def test_a_linked_actor_gets_the_events_of_its_source(client):
     event, logs, b_execution = _until(completion_event, what="B running A's EXECUTION_COMPLETE")
     assert (event["actor_id"], event["execution_id"], event["status"], event["exit_code"]) == \
         (a["id"], execution_id, "COMPLETE", 0)
-    assert event["_abaco_trace"] == "t-1"  # the message's own _abaco_* context travels along
+    # the platform's _abaco_* context travels along (users cannot set _abaco_* names)
+    assert (event["_abaco_username"], event["_abaco_Content_Type"]) == (a["owner"], "str")
+    assert "TRACE" not in event
     assert "_abaco_Content_Type=application/json" in logs
     assert client.execution(b["id"], b_execution)["executor"] == a["owner"]
     kinds = {e["event_type"] for e in client.result(client.get(f"/actors/{a['id']}/events"))}

@@ -51,7 +51,7 @@ def test_cycles_of_links_are_refused(http, alice):
 def test_a_bad_webhook_url_is_a_400_and_an_empty_one_clears_it(http, alice):
     response = http.post("/actors", headers=alice, json={"image": "x/y", "webhook": "ftp://x"})
     assert response.status_code == 400 and "webhook" in response.json["message"]
-    actor = _create(http, alice, webhook="http://127.0.0.1:8080/hook")
+    actor = _create(http, alice, webhook="http://hooks.example.org:8080/hook")
     cleared = http.put(f"/actors/{actor['id']}", headers=alice, data={"image": "x/y", "webhook": ""})
     assert cleared.status_code == 200 and cleared.json["result"]["webhook"] is None
 
@@ -131,10 +131,10 @@ class FakeEndpoint:
 
 def test_webhooks_retry_with_backoff_and_record_every_attempt(http, alice, store):
     config = Config(jwt_secret="x" * 32, webhook_backoff=(5, 30), webhook_max_attempts=4)
-    actor = _create(http, alice, webhook="http://127.0.0.1:9/hook")
+    actor = _create(http, alice, webhook="http://hooks.example.org:9/hook")
     events.actor_status_changed(store, actor["id"], ActorStatus.READY)
     [record] = store.events.list_for_actor(actor["id"])
-    assert record["status"] == "PENDING" and record["target"] == "http://127.0.0.1:9/hook"
+    assert record["status"] == "PENDING" and record["target"] == "http://hooks.example.org:9/hook"
 
     endpoint = FakeEndpoint(requests.ConnectionError("refused"), 503, 200)
     now = 1000.0
@@ -158,7 +158,7 @@ def test_webhooks_retry_with_backoff_and_record_every_attempt(http, alice, store
 
 def test_a_dead_webhook_fails_after_its_last_attempt(http, alice, store):
     config = Config(jwt_secret="x" * 32, webhook_backoff=(1,), webhook_max_attempts=2)
-    actor = _create(http, alice, webhook="http://127.0.0.1:9/hook")
+    actor = _create(http, alice, webhook="http://hooks.example.org:9/hook")
     events.actor_status_changed(store, actor["id"], ActorStatus.READY)
     [record] = store.events.list_for_actor(actor["id"])
     endpoint = FakeEndpoint(requests.Timeout("slow"), requests.Timeout("slow"))
@@ -168,14 +168,14 @@ def test_a_dead_webhook_fails_after_its_last_attempt(http, alice, store):
 
 
 def test_an_event_never_raises_into_its_caller(store, monkeypatch, http, alice):
-    actor = _create(http, alice, webhook="http://127.0.0.1:9/hook")
+    actor = _create(http, alice, webhook="http://hooks.example.org:9/hook")
     monkeypatch.setattr(store.events, "create_webhook",
                         lambda *a, **k: (_ for _ in ()).throw(RuntimeError("redis down")))
     events.actor_status_changed(store, actor["id"], ActorStatus.READY)  # logged, not raised
 
 
 def test_deleting_an_actor_deletes_its_events(http, alice, store):
-    actor = _create(http, alice, webhook="http://127.0.0.1:9/hook")
+    actor = _create(http, alice, webhook="http://hooks.example.org:9/hook")
     events.actor_status_changed(store, actor["id"], ActorStatus.READY)
     [record] = store.events.list_for_actor(actor["id"])
     http.delete(f"/actors/{actor['id']}", headers=alice)

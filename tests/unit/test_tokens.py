@@ -65,3 +65,69 @@ def _hs256_signed_with(key: bytes, claims: dict) -> str:
     signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{b64(json.dumps(claims).encode())}"
     signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64(signature)}"
+
+
+def _signed(**claims) -> str:
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+FUTURE = int(time.time()) + 600
+
+
+@pytest.mark.parametrize("claims", [
+    {"sub": "alice", "exp": str(FUTURE)},  # a numeric string PyJWT itself would take
+    {"sub": "alice", "exp": "tomorrow"},
+    {"sub": "alice", "exp": True},
+    {"sub": "alice", "exp": [FUTURE]},
+    {"sub": "alice", "exp": {"at": FUTURE}},
+    {"sub": "alice", "exp": FUTURE, "nbf": "0"},
+    {"sub": "alice", "exp": FUTURE, "iat": "0"},
+    {"sub": 42, "exp": FUTURE},
+    {"sub": ["alice"], "exp": FUTURE},
+    {"sub": {"name": "alice"}, "exp": FUTURE},
+    {"sub": "", "exp": FUTURE},
+    {"sub": "alice", "exp": FUTURE, "roles": {"admin": True}},
+    {"sub": "alice", "exp": FUTURE, "roles": {}},
+    {"sub": "alice", "exp": FUTURE, "roles": 1},
+    {"sub": "alice", "exp": FUTURE, "roles": ["admin", {"x": 1}]},
+    {"sub": "alice", "exp": FUTURE, "roles": [["admin"]]},
+    {"sub": "alice", "exp": FUTURE, "tenant": 7},
+    {"sub": "alice", "exp": FUTURE, "tenant": ["default"]},
+    {"sub": "alice", "exp": FUTURE, "actor": {"id": "A1"}},
+    {"sub": "alice", "exp": FUTURE, "actor": ["A1"]},
+    {"sub": "alice", "exp": FUTURE, "jti": {"id": 1}},
+], ids=lambda claims: ",".join(f"{k}={type(v).__name__}" for k, v in claims.items()))
+def test_claims_of_the_wrong_type_are_refused(claims):
+    with pytest.raises(TokenError):
+        verify(Config(jwt_secret=SECRET), _signed(**claims))
+
+
+def test_claims_of_the_right_types_still_pass():
+    config = Config(jwt_secret=SECRET)
+    identity = verify(config, _signed(sub="alice", exp=FUTURE + 0.5, iat=1, nbf=1, roles="admin",
+                                      tenant="t1", actor="A1", jti="j1"))
+    assert (identity.username, identity.roles, identity.tenant, identity.actor_scope,
+            identity.token_id) == ("alice", ("admin",), "t1", "A1", "j1")
+    assert verify(config, _signed(sub="bob", exp=FUTURE, roles=None)).roles == ()
+
+
+@pytest.mark.parametrize("claims", [
+    {"sub": "alice", "exp": str(FUTURE)},
+    {"sub": "alice", "exp": FUTURE, "roles": {"admin": True}},
+    {"sub": 42, "exp": FUTURE},
+    {"sub": "alice", "exp": FUTURE, "actor": {"id": "A1"}},
+    {"sub": "alice", "exp": FUTURE, "tenant": 7},
+])
+def test_the_api_answers_401_for_claims_of_the_wrong_type(claims):
+    import fakeredis
+
+    from actors_api import create_app
+    from actors_core.store import Store
+
+    config = Config(jwt_secret=SECRET)
+    http = create_app(config, Store(fakeredis.FakeRedis(), config)).test_client()
+    for method, path in (("GET", "/actors"), ("POST", "/actors")):
+        response = http.open(path, method=method, json={"image": "x/y"},
+                             headers={"Authorization": f"Bearer {_signed(**claims)}"})
+        assert response.status_code == 401, (claims, response.status_code, response.json)
+        assert response.json["status"] == "error" and response.json["message"]
