@@ -1,10 +1,22 @@
 """A spawner killed mid-execution leaves nothing RUNNING once it comes back."""
 from __future__ import annotations
 
+import time
 import uuid
 
 from .conftest import ECHO, SLEEP
 from .platform import SpawnerProcess
+
+
+def containers_left(docker_engine, name: str, grace: float = 15.0) -> list:
+    """The spawner's containers still there once it had ``grace`` seconds to remove them:
+    a container is removed just after its execution's record is saved, not before."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = docker_engine.containers.list(all=True, filters={"label": f"actors.spawner={name}"})
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
 
 
 def test_restarted_spawner_reattaches_and_records(admin, environment, platform_dir, docker_engine):
@@ -35,6 +47,6 @@ def test_restarted_spawner_reattaches_and_records(admin, environment, platform_d
         assert "iteration 6 of 6" in admin.logs(long_actor["id"], long_run)
         assert admin.wait(short_actor["id"], waiting)["exit_code"] == 0
         assert "Contents of MSG: after the crash" in admin.logs(short_actor["id"], waiting)
-        assert not docker_engine.containers.list(all=True, filters={"label": f"actors.spawner={name}"})
+        assert not containers_left(docker_engine, name)
     finally:
         second.stop()

@@ -83,7 +83,8 @@ def test_only_privileged_users_set_the_privileged_fields(http, alice, name, valu
 
 def test_the_privileged_fields_are_those_of_the_table():
     assert set(actor_fields.PRIVILEGED_FIELDS) == {"privileged", "max_workers", "max_cpus",
-                                                   "mem_limit", "queue"}
+                                                   "mem_limit", "queue", "gpus",
+                                                   "use_container_uid"}
 
 
 def test_the_sdk_sends_back_all_but_the_servers_fields():
