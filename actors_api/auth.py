@@ -1,6 +1,7 @@
 """Who is calling, and what they may do: tokens, nonces and permission levels.
 
-Every request except a CORS preflight carries ``Authorization: Bearer <JWT>``,
+Every request except a CORS preflight or a :func:`public` view (the dashboard's
+static files) carries ``Authorization: Bearer <JWT>``,
 or, on an actor's own endpoints, ``?x-nonce=<id>`` (or an ``X-Nonce`` header)
 and no token. Access to an actor, alias or config is a level (NONE < READ <
 EXECUTE < UPDATE): the owner holds UPDATE, others what was shared with them or
@@ -29,9 +30,17 @@ def _store():
     return current_app.extensions["actors_store"]
 
 
+def public(view):
+    """Mark a view that answers without credentials (it must serve no user data)."""
+    view.is_public = True
+    return view
+
+
 def authenticate() -> None:
     """``before_request``: put the caller's :class:`Identity` on ``g.identity``."""
     if request.method == "OPTIONS":
+        return
+    if getattr(current_app.view_functions.get(request.endpoint), "is_public", False):
         return
     header = request.headers.get("Authorization", "")
     nonce_id = request.args.get("x-nonce") or request.headers.get("X-Nonce")
