@@ -1,10 +1,17 @@
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+# The dashboard's files, served at /ui (actors_api/ui/__init__.py): whatever is in its folder.
+UI = Path(__file__).resolve().parent / "actors_api" / "ui"
+UI_FILES = sorted(str(f.relative_to(UI)) for f in (UI / "static").rglob("*") if f.is_file())
 
 setup(
     name="actors",
     version="0.1.0",
     description="Actor-as-a-service: run container images as actors, Abaco-compatible API",
     packages=find_packages(exclude=["tests", "tests.*", "bench"]),
+    package_data={"actors_api.ui": UI_FILES},
     python_requires=">=3.11",
     # Upper bounds are the newest versions the test suite has passed with: a new major or
     # minor release is taken in deliberately (cloudpickle 3.1.3 once changed tracebacks).

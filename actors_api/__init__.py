@@ -25,6 +25,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     from .errors import register_error_handlers
     from .routes import BLUEPRINTS
     from .store import Store
+    from .ui import bp as ui_blueprint
 
     config = config or Config.from_env()
     app = Flask(__name__)
@@ -39,7 +40,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
 
     register_error_handlers(app)
     app.before_request(authenticate)
-    for blueprint in BLUEPRINTS:
+    for blueprint in (*BLUEPRINTS, ui_blueprint):
         app.register_blueprint(blueprint)
 
     @app.after_request
