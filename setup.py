@@ -31,7 +31,8 @@ setup(
         "fakeredis[lua]>=2.20,<2.42",  # actors dev falls back to it when no Redis server exists
     ],
     extras_require={
-        "test": ["pytest>=8,<9.3", "fakeredis[lua]>=2.20,<2.42", "pytest-timeout>=2.3,<2.5"],
+        "test": ["pytest>=8,<9.3", "fakeredis[lua]>=2.20,<2.42", "pytest-timeout>=2.3,<2.5",
+                 "selenium>=4.20,<4.52"],  # drives Debian's chromium in test_dashboard.py
         "gpu": ["nvidia-ml-py>=12"],
     },
     entry_points={"console_scripts": ["actors=actors_api.cli:main"]},
