@@ -208,6 +208,7 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
     say(f"API:     {url}" + (f" (actors reach it at {environment['ACTORS_API_URL']})"
                               if environment["ACTORS_API_URL"] != url else ""))
     say(f"token:   {token}")
+    say(f"web:     {url}/ui/ (sign in with the token)")
     say(f"CLI configured in {config_file}; data in {data_dir}")
 
     executable = [sys.executable, "-m", "actors_api.cli"]
