@@ -248,6 +248,25 @@ def test_send_a_message_from_the_page_and_watch_it_complete_with_its_logs(page, 
     page.screenshot("actor")
 
 
+def test_an_execution_whose_record_lists_outputs_offers_them(page, client, api, user_token):
+    """Records gain ``outputs: [{path, size, sha256}]`` once spawners collect them (issue 13);
+    until then the field is written here through the store, as a spawner would."""
+    actor = client.create_actor(ECHO, name=f"writer-{uuid.uuid4().hex[:6]}")
+    execution_id = client.send(actor["id"], "outputs")
+    client.wait(actor["id"], execution_id)
+    outputs = [{"path": "results/summary.csv", "size": 1536, "sha256": "ab" * 32},
+               {"path": f"notes {XSS}.txt", "size": 12, "sha256": "cd" * 32}]
+    api.app.extensions["actors_store"].executions.update(execution_id, outputs=outputs)
+
+    page.sign_in(user_token, f"actors/{actor['id']}/executions/{execution_id}")
+    card = page.wait_for("#outputs", "results/summary.csv")
+    assert "1.5 KiB" in card.text and f"notes {XSS}.txt" in card.text
+    assert page.wait_for("#download-outputs").text == "Download all (zip)"
+    assert len(card.find_elements(By.CSS_SELECTOR, "tbody button")) == 2
+    page.assert_not_injected()
+    page.screenshot("execution-outputs")
+
+
 def test_force_quit_a_running_execution_from_its_page(page, client, user_token):
     actor = client.create_actor(SLEEP, name=f"sleeper-{uuid.uuid4().hex[:6]}")
     execution_id = client.send(actor["id"], "600")

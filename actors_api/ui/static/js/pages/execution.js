@@ -145,11 +145,15 @@ function showOutputs(node, api, actorId, e) {
         save(paths.outputs(actorId, eid), `${eid}-outputs.zip`)) : null),
     files.length ? table(["File", "Size", ""], files.map((file) => [
       h("span", {class: "mono", title: file.sha256 ? `sha256 ${file.sha256}` : null}, file.path),
-      bytes(file.size),
+      h("span", {class: "nowrap"}, bytes(file.size)),
       downloadButton("Download", null,
         save(paths.output(actorId, eid, file.path), file.path.split("/").pop())),
     ]), {className: "grid grid-compact"}) : h("p", {class: "muted"}, "The execution wrote no outputs."),
     status);
+}
+
+function downloadButton(label, id, action) {
+  return h("button", {type: "button", class: "button button-small", id, onclick: action}, label);
 }
 
 /** Fetch with the token (a plain link could not send it) and save the answer as a file. */

@@ -70,7 +70,7 @@ function hostCard(host, usage, owners) {
       host.gpus.map((gpu) => [
         String(gpu.index),
         h("span", {title: gpu.uuid}, gpu.name),
-        bytes(gpu.memory_total),
+        h("span", {class: "nowrap"}, bytes(gpu.memory_total)),
         badge(gpu.busy ? "BUSY" : "FREE"),
         holder(gpu, owners),
       ]), {className: "grid grid-compact gpus"}) : host.gpus ? h("p", {class: "muted small"}, "No GPUs.") : null);
