@@ -84,7 +84,10 @@ async function signIn(token) {
   const api = new Api(token);
   await api.get("/actors");
   saveToken(token);
-  if (!currentPath()) window.location.hash = route("actors");
+  if (!currentPath() && window.location.hash !== route("actors")) {
+    window.location.hash = route("actors"); // the hashchange shows the page
+    return;
+  }
   show();
 }
 
