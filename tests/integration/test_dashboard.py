@@ -23,7 +23,8 @@ from .platform import REPO, ApiClient, ApiServer, SpawnerProcess
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.common.exceptions import (StaleElementReferenceException, TimeoutException,
+                                            WebDriverException)
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # pragma: no cover - reported by the browser fixture
@@ -87,46 +88,91 @@ class Dashboard:
     def __init__(self, driver, url: str):
         self.driver = driver
         self.url = url
-        driver.get(f"{url}/ui/")
+        self.load(f"{url}/ui/")
         driver.execute_script("sessionStorage.clear(); localStorage.clear();")
         driver.get_log("browser")  # forget what earlier tests logged
 
+    def load(self, url: str = None) -> None:
+        """Open url (None: reload the page) and wait until the page's modules have started.
+
+        Chromium drops requests in flight when a network interface comes or goes
+        (ERR_NETWORK_CHANGED), which Docker causes whenever a container starts or stops. The
+        page asks the API again itself (api.js); a module file lost that way leaves the page
+        unstarted, and here it is loaded again, as a person would press reload.
+        """
+        for attempt in range(3):
+            if url and not attempt:
+                self.driver.get(url)
+            else:
+                self.driver.refresh()
+            try:
+                WebDriverWait(self.driver, 15, poll_frequency=0.2).until(lambda driver: (
+                    driver.execute_script("return document.documentElement.dataset.app")))
+                return
+            except TimeoutException:
+                continue
+        raise AssertionError(f"the dashboard never started at {self.driver.current_url}: "
+                             f"{self.driver.get_log('browser')}")
+
     def sign_in(self, token: str, route: str = "actors") -> None:
-        self.driver.get(f"{self.url}/ui/#/{route}")
+        self.load(f"{self.url}/ui/#/{route}")
         self.driver.execute_script("sessionStorage.clear();")
-        self.driver.refresh()
-        field = self.wait_for("#token")
-        field.clear()
-        field.send_keys(token)
+        self.load()
+        self.type("#token", token)
         self.click("#sign-in")
         self.wait_for("#who-name")
 
     def go(self, route: str) -> None:
-        self.driver.get(f"{self.url}/ui/#/{route}")
+        self.load(f"{self.url}/ui/#/{route}")
 
-    def find(self, selector: str):
-        return self.driver.find_elements(By.CSS_SELECTOR, selector)
+    # The pages re-render as they poll, so an element found now may be gone a moment later.
+    # Text is therefore read in one step in the page (never a WebElement kept and read later),
+    # and a click looks the element up again if it was replaced in between.
+    _TEXTS = ("return Array.from(document.querySelectorAll(arguments[0]))"
+              ".filter((e) => e.getClientRects().length > 0).map((e) => e.innerText);")
 
-    def click(self, selector: str) -> None:
-        self.wait_for(selector).click()
+    def texts(self, selector: str) -> list:
+        """The text of each displayed element matching selector."""
+        return self.driver.execute_script(self._TEXTS, selector)
 
     def text(self, selector: str) -> str:
-        found = self.find(selector)
-        return found[0].text if found else ""
+        found = self.texts(selector)
+        return found[0] if found else ""
 
-    def wait_for(self, selector: str, text: str = None, timeout: float = WAIT):
-        """The first element matching selector (whose text contains ``text``, if given)."""
-        def present(driver):
-            for element in driver.find_elements(By.CSS_SELECTOR, selector):
+    def count(self, selector: str) -> int:
+        """How many elements match selector, displayed or not."""
+        return len(self.driver.find_elements(By.CSS_SELECTOR, selector))
+
+    def wait_for(self, selector: str, text: str = None, timeout: float = WAIT) -> str:
+        """The text of the first displayed element matching selector (and containing text)."""
+        def present(driver):  # a list, so that an empty text (a form field) counts as found
+            return [found for found in self.texts(selector) if text is None or text in found][:1]
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.2).until(present)[0]
+        except TimeoutException:
+            what = f"{selector!r}" + (f" containing {text!r}" if text else "")
+            console = [entry["message"] for entry in self.driver.get_log("browser")]
+            raise AssertionError(f"{what} never appeared at {self.driver.current_url}; the page "
+                                 f"said: {self.body()[:2000]!r}; the console: {console}") from None
+
+    def type(self, selector: str, text: str) -> None:
+        """Type into a form field (fields are not re-rendered while the page polls)."""
+        self.wait_for(selector)
+        field = self.driver.find_element(By.CSS_SELECTOR, selector)
+        field.clear()
+        field.send_keys(text)
+
+    def click(self, selector: str, text: str = None) -> None:
+        for _ in range(5):
+            self.wait_for(selector, text)
+            for element in self.driver.find_elements(By.CSS_SELECTOR, selector):
                 try:
                     if element.is_displayed() and (text is None or text in element.text):
-                        return element
-                except StaleElementReferenceException:  # re-rendered meanwhile: look again
-                    return False
-            return False
-        what = f"{selector!r}" + (f" containing {text!r}" if text else "")
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.2).until(
-            present, message=f"{what} never appeared; the page said: {self.body()[:2000]}")
+                        element.click()
+                        return
+                except StaleElementReferenceException:
+                    break  # re-rendered meanwhile: look again
+        raise AssertionError(f"could not click {selector!r}: it kept being replaced")
 
     def body(self) -> str:
         try:
@@ -151,13 +197,15 @@ class Dashboard:
 
     def assert_no_script_errors(self) -> None:
         """No uncaught exception and no Content-Security-Policy violation in the console
-        (refused requests log 'Failed to load resource', which some tests cause on purpose)."""
+        (refused requests log 'Failed to load resource', which some tests cause on purpose,
+        as does Chromium when Docker changes the network under it: see load())."""
         errors = [entry["message"] for entry in self.driver.get_log("browser")
-                  if entry["level"] == "SEVERE" and "Failed to load resource" not in entry["message"]]
+                  if entry["level"] == "SEVERE" and "Failed to load resource" not in entry["message"]
+                  and "ERR_NETWORK_CHANGED" not in entry["message"]]
         assert not errors, errors
 
     def assert_not_injected(self) -> None:
-        assert self.find("img[src='x']") == [], "data was inserted as markup"
+        assert self.count("img[src='x']") == 0, "data was inserted as markup"
         assert self.driver.execute_script("return window.__xss === undefined")
 
 
@@ -175,7 +223,7 @@ def test_sign_in_refuses_a_bad_token_and_keeps_a_good_one_in_the_tab_only(page, 
     page.wait_for("#token")
     page.screenshot("sign-in")
 
-    page.wait_for("#token").send_keys("not-a-token")
+    page.type("#token", "not-a-token")
     page.click("#sign-in")
     page.wait_for(".notice-error", "The API refused this token")
     assert page.session_storage() == {}
@@ -202,12 +250,11 @@ def test_actors_page_lists_what_the_token_may_read_and_shows_data_as_text(page, 
 
     page.sign_in(user_token)
     row = page.wait_for(f"tr[data-actor-id='{mine['id']}']", "READY")
-    assert name in row.text and "actors/echo:latest" in row.text
-    assert client.result(client.get(f"/actors/{mine['id']}"))["owner"] in row.text
-    description = row.find_element(By.CSS_SELECTOR, ".description")
-    assert description.text == f"says hello {XSS}"
+    assert name in row and "actors/echo:latest" in row
+    assert client.result(client.get(f"/actors/{mine['id']}"))["owner"] in row
+    assert page.text(f"tr[data-actor-id='{mine['id']}'] .description") == f"says hello {XSS}"
     page.assert_not_injected()
-    assert page.find(f"tr[data-actor-id='{theirs['id']}']") == []
+    assert page.count(f"tr[data-actor-id='{theirs['id']}']") == 0
     assert theirs["name"] not in page.body()
     page.screenshot("actors")
 
@@ -218,26 +265,26 @@ def test_send_a_message_from_the_page_and_watch_it_complete_with_its_logs(page, 
     actor = client.create_actor(ECHO, name=f"echo-{uuid.uuid4().hex[:6]}",
                                 description="Prints its message and its environment.")
     page.sign_in(user_token)
-    page.wait_for(f"tr[data-actor-id='{actor['id']}'] a").click()
+    page.click(f"tr[data-actor-id='{actor['id']}'] a")
     page.wait_for("h1", actor["name"])
     page.wait_for("#executions", "No executions yet")
 
-    page.wait_for("#message").send_keys(f"hello from the dashboard {XSS}")
+    page.type("#message", f"hello from the dashboard {XSS}")
     page.click("#send")
-    execution_id = page.wait_for("#sent-execution").text
+    execution_id = page.wait_for("#sent-execution")
     assert execution_id
     page.wait_for(f"tr[data-execution-id='{execution_id}']")
 
     page.click("#sent-execution")
     page.wait_for("#execution-status", "COMPLETE")
     page.wait_for("#log-state", "final")
-    logs = page.wait_for("#logs", "Contents of MSG: hello from the dashboard").text
+    logs = page.wait_for("#logs", "Contents of MSG: hello from the dashboard")
     assert f"Contents of MSG: hello from the dashboard {XSS}" in logs
     page.assert_not_injected()
     assert page.text("#figure-exit-code").startswith("0")
-    assert "ExitCode" in page.wait_for("#final-state").text
-    assert page.find("#force-quit") == []
-    assert page.find("#outputs")[0].is_displayed() is False  # the record lists no outputs
+    assert "ExitCode" in page.wait_for("#final-state")
+    assert page.count("#force-quit") == 0
+    assert page.count("#outputs") == 1 and page.texts("#outputs") == []  # no outputs listed
     record = client.execution(actor["id"], execution_id)
     assert (record["status"], record["exit_code"]) == ("COMPLETE", 0)
     assert record["executor"] in page.text("#execution-facts")
@@ -260,9 +307,9 @@ def test_an_execution_whose_record_lists_outputs_offers_them(page, client, api, 
 
     page.sign_in(user_token, f"actors/{actor['id']}/executions/{execution_id}")
     card = page.wait_for("#outputs", "results/summary.csv")
-    assert "1.5 KiB" in card.text and f"notes {XSS}.txt" in card.text
-    assert page.wait_for("#download-outputs").text == "Download all (zip)"
-    assert len(card.find_elements(By.CSS_SELECTOR, "tbody button")) == 2
+    assert "1.5 KiB" in card and f"notes {XSS}.txt" in card
+    assert page.wait_for("#download-outputs") == "Download all (zip)"
+    assert page.texts("#outputs tbody button") == ["Download", "Download"]
     page.assert_not_injected()
     page.screenshot("execution-outputs")
 
@@ -283,7 +330,7 @@ def test_force_quit_a_running_execution_from_its_page(page, client, user_token):
     record = client.execution(actor["id"], execution_id)
     assert record["status"] == "COMPLETE" and record["final_state"]["ForceQuit"] is True
     assert page.text("#figure-exit-code").startswith(str(record["exit_code"]))
-    assert page.find("#force-quit") == [] and page.find("#confirm-force-quit") == []
+    assert page.count("#force-quit") == 0 and page.count("#confirm-force-quit") == 0
     page.screenshot("execution-force-quit")
 
 
@@ -300,10 +347,9 @@ def test_hosts_show_slots_to_everyone_and_gpus_to_admins(page, admin, api, user_
 
         page.sign_in(token_of(admin), "hosts")
         card = page.wait_for(f"section[data-host='gpu-{queue}']", execution_id)
-        assert "Simulated A100" in card.text and "BUSY" in card.text and "FREE" in card.text
-        assert "1 / 2 slots in use" in card.text
-        holder = card.find_element(By.CSS_SELECTOR, "table a")
-        assert holder.text == execution_id
+        assert "Simulated A100" in card and "BUSY" in card and "FREE" in card
+        assert "1 / 2 slots in use" in card
+        assert page.texts(f"section[data-host='gpu-{queue}'] table a") == [execution_id]
         page.wait_for(f"section[data-host='{spawner.name}']", "/ 3 slots in use")
         page.screenshot("hosts")
 
@@ -311,7 +357,7 @@ def test_hosts_show_slots_to_everyone_and_gpus_to_admins(page, admin, api, user_
         page.wait_for(".notice-info", "admins only")
         page.wait_for(f"section[data-host='gpu-{queue}']", "slots in use")
         assert "Simulated A100" not in page.body() and execution_id not in page.body()
-        assert page.find("a[href='#/admin']") == []
+        assert page.count("a[href='#/admin']") == 0
         page.screenshot("hosts-user")
     finally:
         admin.delete(f"/actors/{actor['id']}")  # force-quits the execution
@@ -330,14 +376,14 @@ def test_admins_see_every_actor_and_the_tenant_summary_users_do_not(page, admin,
     page.wait_for(f"tr[data-actor-id='{theirs['id']}']")
     page.click("a[href='#/admin']")
     table = page.wait_for("#admin-actors", mine["name"])
-    assert theirs["name"] in table.text
+    assert theirs["name"] in table
     page.wait_for("#admin-latest", execution_id)
     page.screenshot("admin")
 
     page.sign_in(user_token)
     page.wait_for(f"tr[data-actor-id='{mine['id']}']")
-    assert page.find(f"tr[data-actor-id='{theirs['id']}']") == []
-    assert page.find("a[href='#/admin']") == []
+    assert page.count(f"tr[data-actor-id='{theirs['id']}']") == 0
+    assert page.count("a[href='#/admin']") == 0
     page.go("admin")
     page.wait_for(".failure", "This endpoint needs the admin role.")
 
@@ -351,8 +397,8 @@ def test_the_page_reads_an_api_that_answers_in_camel_case(page, client, user_tok
 
         page.url = camel.url
         page.sign_in(user_token)
-        row = page.wait_for(f"tr[data-actor-id='{actor['id']}']", "actors/echo:latest")
-        assert row.find_elements(By.CSS_SELECTOR, ".num")[0].text == "1"  # its executions
+        page.wait_for(f"tr[data-actor-id='{actor['id']}']", "actors/echo:latest")
+        assert page.text(f"tr[data-actor-id='{actor['id']}'] .num") == "1"  # its executions
         page.go(f"actors/{actor['id']}/executions/{execution_id}")
         page.wait_for("#execution-status", "COMPLETE")
         page.wait_for("#logs", "Contents of MSG: camels")

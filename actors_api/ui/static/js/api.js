@@ -61,7 +61,7 @@ export class Api {
     const headers = {Authorization: `Bearer ${this.token}`, Accept: accept};
     const init = {method, headers, signal, cache: "no-store", credentials: "omit"};
     if (form) init.body = new URLSearchParams(form);
-    const response = await fetch(url, init);
+    const response = await fetchRetrying(url, init);
     if (response.ok) return response;
     const error = new ApiError(response.status, await errorMessage(response));
     if (response.status === 401 && this.onUnauthorized) this.onUnauthorized(error);
@@ -78,6 +78,28 @@ export class Api {
 
   delete(path, options) {
     return this.request("DELETE", path, options);
+  }
+}
+
+// fetch() rejects only when no answer came at all: the server is down, the connection was
+// reset, or the browser gave up on it because a network interface came or went (Chromium's
+// ERR_NETWORK_CHANGED, which Docker causes on the same machine whenever a container starts or
+// stops). A request that changes nothing, or changes the same thing again (GET, DELETE), is
+// asked again; a POST is not, since it may have arrived.
+const RETRIED_METHODS = new Set(["GET", "HEAD", "DELETE"]);
+const ATTEMPTS = 4;
+
+async function fetchRetrying(url, init) {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await fetch(url, init);
+    } catch (error) {
+      if (error.name === "AbortError" || !RETRIED_METHODS.has(init.method) || attempt >= ATTEMPTS) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+      if (init.signal && init.signal.aborted) throw error;
+    }
   }
 }
 

@@ -75,7 +75,9 @@ function show(signInMessage = null) {
   Promise.resolve(page.render(ctx)).catch((error) => {
     if (signal.aborted) return;
     if (error.status === 401) return; // signOut has taken over
-    replace(main, failure(error));
+    replace(main, failure(error), error.status ? null : h("p", null,
+      h("button", {type: "button", class: "button", id: "try-again", onclick: () => show()},
+        "Try again")));
   });
 }
 
@@ -119,4 +121,5 @@ function setBanner(error) {
 }
 
 window.addEventListener("hashchange", () => show());
+document.documentElement.dataset.app = "started"; // the modules loaded (tests wait for it)
 show();

@@ -114,7 +114,9 @@ function sendForm(api, actor) {
           h("span", {class: "mono", id: "sent-execution"}, sent.execution_id)), "."));
       text.value = "";
     } catch (error) {
-      replace(status, notice("error", `Not sent: ${error.message}`));
+      replace(status, notice("error", error.status ? `Not sent: ${error.message}`
+        : `No answer from the API (${error.message}): the message may or may not have ` +
+          "arrived; the executions list will show it if it did."));
     } finally {
       button.disabled = false;
     }
