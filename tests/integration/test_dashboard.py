@@ -373,6 +373,7 @@ def test_admins_see_every_actor_and_the_tenant_summary_users_do_not(page, admin,
 
     page.sign_in(token_of(admin))
     page.wait_for(f"tr[data-actor-id='{mine['id']}']")
+    assert page.text(f"tr[data-actor-id='{mine['id']}'] .num") == "1"  # its executions
     page.wait_for(f"tr[data-actor-id='{theirs['id']}']")
     page.click("a[href='#/admin']")
     table = page.wait_for("#admin-actors", mine["name"])
