@@ -1,4 +1,10 @@
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+# The dashboard's files, served at /ui (actors_api/ui/__init__.py): whatever is in its folder.
+UI = Path(__file__).resolve().parent / "actors_api" / "ui"
+UI_FILES = sorted(str(f.relative_to(UI)) for f in (UI / "static").rglob("*") if f.is_file())
 
 setup(
     name="actors",
@@ -6,7 +12,7 @@ setup(
     description="Actor-as-a-service: run container images as actors, Abaco-compatible API",
     packages=find_packages(exclude=["tests", "tests.*", "bench"]),
     python_requires=">=3.11",
-    package_data={"actors_api": ["apidocs/*"]},
+    package_data={"actors_api": ["apidocs/*"], "actors_api.ui": UI_FILES},
     # Upper bounds are the newest versions the test suite has passed with: a new major or
     # minor release is taken in deliberately (cloudpickle 3.1.3 once changed tracebacks).
     install_requires=[
@@ -33,7 +39,9 @@ setup(
         "test": ["pytest>=8,<9.3", "fakeredis[lua]>=2.20,<2.42", "pytest-timeout>=2.3,<2.5",
                  "import-linter>=2.1,<2.17",  # lint-imports: the package rules in .importlinter
                  "schemathesis>=4.1,<4.33", "openapi-spec-validator>=0.7,<0.10",
-                 "boto3>=1.34,<1.45", "moto[server]>=5.0,<5.3"],  # S3 outputs on a local S3 server
+                 "boto3>=1.34,<1.45", "moto[server]>=5.0,<5.3",
+                 "selenium>=4.20,<4.52"],  # selenium drives Debian's chromium (test_dashboard.py)
+        # boto3 and moto[server]: S3 outputs against a local S3 server
         "s3": ["boto3>=1.34,<1.45"],  # ACTORS_ARTIFACT_URL=s3://bucket/prefix
         "gpu": ["nvidia-ml-py>=12"],
     },

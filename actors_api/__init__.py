@@ -28,6 +28,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     from .context import JSONProvider
     from .errors import register_error_handlers
     from .routes import BLUEPRINTS, ActorIdConverter
+    from .ui import bp as ui_blueprint
 
     config = config or Config.from_env()
     app = Flask(__name__)
@@ -47,7 +48,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     if config.metrics:
         metrics.init_app(app)  # first: refused requests are timed too
     app.before_request(authenticate)
-    for blueprint in BLUEPRINTS:
+    for blueprint in (*BLUEPRINTS, ui_blueprint):
         app.register_blueprint(blueprint)
     app.register_blueprint(openapi.bp)
 

@@ -1,6 +1,7 @@
 """Who is calling, and what they may do: tokens, nonces and permission levels.
 
-Every request except a CORS preflight carries ``Authorization: Bearer <JWT>``,
+Every request except a CORS preflight or a :func:`public` view (the dashboard's
+static files) carries ``Authorization: Bearer <JWT>``,
 or, on an actor's own endpoints, ``?x-nonce=<id>`` (or an ``X-Nonce`` header)
 and no token. Access to an actor, alias or config is a level (NONE < READ <
 EXECUTE < UPDATE): the owner holds UPDATE, others what was shared with them or

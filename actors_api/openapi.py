@@ -259,6 +259,11 @@ OPERATIONS = {
         "content": {"text/html": {"schema": {"type": "string"}}}}}),
     "docs.docs_asset": Operation(public=True, errors=(404,), answers={"200": {
         "description": "A file of the docs page.", "content": {"*/*": {"schema": {}}}}}),
+    "ui.index": Operation(public=True, answers={"200": {
+        "description": "The web dashboard (docs/dashboard.md); it signs in with a token.",
+        "content": {"text/html": {"schema": {"type": "string"}}}}}),
+    "ui.static_file": Operation(public=True, errors=(404,), answers={"200": {
+        "description": "A file of the dashboard.", "content": {"*/*": {"schema": {}}}}}),
     "metrics.metrics": Operation(public=True, answers={"200": {
         "description": "Prometheus text exposition format (docs/operations.md lists the "
                        "metrics).",

@@ -211,6 +211,7 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
     say(f"API:     {url}" + (f" (actors reach it at {environment['ACTORS_API_URL']})"
                               if environment["ACTORS_API_URL"] != url else ""))
     say(f"token:   {token}")
+    say(f"web:     {url}/ui/ (sign in with the token)")
     say(f"CLI configured in {config_file}; data in {data_dir} (outputs: "
         f"{environment['ACTORS_ARTIFACT_URL']})")
 

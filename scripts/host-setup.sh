@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent host preparation for developing / testing "actors".
 #
-#   * installs missing Debian packages (redis-server, docker.io, debootstrap)
+#   * installs missing Debian packages (redis-server, docker.io, debootstrap, and chromium
+#     with chromium-driver for the dashboard's browser tests)
 #   * starts dockerd if the daemon does not answer, and waits for it
 #   * builds the offline base image $ACTORS_BASE_IMAGE (default actors-base:bookworm)
 #     with debootstrap, so nothing has to be pulled from a registry
@@ -30,7 +31,7 @@ DOCKERD_LOG="${ACTORS_DOCKERD_LOG:-/tmp/dockerd.log}"
 PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.actors-install-stamp"
-PACKAGES=(redis-server docker.io debootstrap)
+PACKAGES=(redis-server docker.io debootstrap chromium chromium-driver)
 
 log() { printf '[host-setup] %s\n' "$*"; }
 die() { printf '[host-setup] ERROR: %s\n' "$*" >&2; exit 1; }

@@ -46,6 +46,7 @@ def test_dev_says_what_it_started_and_configures_the_cli(dev):
     assert "a private redis-server (AOF in" in output
     assert f"runtime: {dev.runtime_option}" in output
     assert f"API:     {dev.url}" in output
+    assert f"web:     {dev.url}/ui/" in output
     config = (dev.root / "config" / "actors" / "config.toml").read_text()
     assert f'url = "{dev.url}"' in config
     assert isinstance(dev.cli_json("ls"), list)  # the written configuration works
