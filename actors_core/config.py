@@ -57,6 +57,10 @@ class Config:
     webhook_max_attempts: int = 5  # tries of one webhook event before it is FAILED
     webhook_backoff: tuple = (2, 10, 60, 300)  # seconds before the 2nd, 3rd... try (last repeats)
     webhook_timeout: float = 5.0  # seconds one webhook POST may take
+    # Faults (docs/architecture.md): heartbeats, lost hosts, Redis outages.
+    heartbeat_seconds: float = 10.0  # seconds between a spawner's heartbeats (and sweeps)
+    host_lost_seconds: float = 30.0  # a spawner silent this long is lost; others settle its work
+    redis_backoff_max: float = 2.0  # the longest wait between reconnection attempts (spawners)
     version: str = VERSION
     extra: dict = field(default_factory=dict)
 
@@ -93,6 +97,9 @@ class Config:
             webhook_max_attempts=_int("ACTORS_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts),
             webhook_backoff=tuple(float(p) for p in _list("ACTORS_WEBHOOK_BACKOFF", "2,10,60,300")),
             webhook_timeout=float(_str("ACTORS_WEBHOOK_TIMEOUT", "5")),
+            heartbeat_seconds=float(_str("ACTORS_HEARTBEAT_SECONDS", "10")),
+            host_lost_seconds=float(_str("ACTORS_HOST_LOST_SECONDS", "30")),
+            redis_backoff_max=float(_str("ACTORS_REDIS_BACKOFF_MAX", "2")),
         )
         values.update(overrides)
         config = cls(**values)
@@ -104,6 +111,9 @@ class Config:
             raise ValueError(f"ACTORS_CASE must be 'snake' or 'camel', not {self.case!r}")
         if not self.jwt_secret and not self.jwt_public_key:
             raise ValueError("set ACTORS_JWT_SECRET (HS256) or ACTORS_JWT_PUBLIC_KEY (RS256/ES256)")
+        if self.heartbeat_seconds <= 0 or self.host_lost_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("ACTORS_HOST_LOST_SECONDS must be at least twice "
+                             "ACTORS_HEARTBEAT_SECONDS (a heartbeat may come late)")
 
     def with_overrides(self, **values) -> "Config":
         known = {f.name for f in fields(self)}

@@ -108,6 +108,14 @@ def host(name: str) -> str:
 HOSTS = f"{PREFIX}hosts"  # set of spawner names that have registered
 
 
+SPAWNERS = f"{PREFIX}spawners"  # hash: spawner name -> its last heartbeat record (no expiry)
+
+
+def host_takeover(name: str) -> str:
+    """String with expiry: the live spawner settling a lost spawner's executions."""
+    return f"{PREFIX}host:{name}:takeover"
+
+
 def host_gpus_free(name: str) -> str:
     """Set: indices of the host's GPUs no execution holds."""
     return f"{PREFIX}host:{name}:gpus:free"
@@ -216,6 +224,9 @@ def tenant_executions_by_time(tenant: str) -> str:
 
 
 EXECUTIONS_BY_EXIT_CODE = f"{PREFIX}executions:exit-code"  # sorted set: finished id -> exit code
+
+
+RETRIES_DUE = f"{PREFIX}retries:due"  # sorted set: ended execution id -> epoch its retry is due
 
 
 def search_scratch(token: str) -> str:
