@@ -26,7 +26,7 @@ from actors_core.store import Store
 from actors_core.store.work import dispatch_queue
 from actors_core.tokens import mint
 
-from . import events
+from . import events, retries
 from .binary_pipe import BinaryPipe
 from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
 from .gpus import Gpu, GpuSampler, free_memory, requested_count
@@ -297,25 +297,30 @@ class ExecutionRun:
             fields["status_message"] = "Force-quit on request; the container was killed."
         finished = self.store.executions.finish(record, ExecutionStatus.COMPLETE, self._log_ex(),
                                                 **fields)
-        changed = self.store.actors.record_run_outcome(self.actor["id"], True,
-                                                       self.config.actor_error_threshold)
+        # issue 12: not finished = ended elsewhere (a lost host's takeover): count nothing twice
+        changed = finished and self.store.actors.record_run_outcome(
+            self.actor["id"], True, self.config.actor_error_threshold)
         if finished:
             events.execution_finished(self.store, self.actor["id"], record,
                                       ExecutionStatus.COMPLETE, exit_code,
                                       fields.get("status_message", ""))
+            retries.after_finish(self.store, self.actor["id"], self.execution_id)  # issue 12
         if changed:
             events.actor_status_changed(self.store, self.actor["id"], changed)
 
     def _fail(self, reason: str) -> None:
-        self.store.logs.append(self.execution_id, f"[actors] {reason}\n".encode())
         record = self._record()
-        finished = record is not None and self.store.executions.finish(
+        if record is None or record.get("status") != str(ExecutionStatus.RUNNING):
+            return  # issue 12: deleted, or ended elsewhere (a lost host's takeover)
+        self.store.logs.append(self.execution_id, f"[actors] {reason}\n".encode())
+        finished = self.store.executions.finish(
             record, ExecutionStatus.ERROR, self._log_ex(), status_message=reason)
-        changed = self.store.actors.record_run_outcome(self.actor["id"], False,
-                                                       self.config.actor_error_threshold, reason)
+        changed = finished and self.store.actors.record_run_outcome(
+            self.actor["id"], False, self.config.actor_error_threshold, reason)
         if finished:
             events.execution_finished(self.store, self.actor["id"], record,
                                       ExecutionStatus.ERROR, None, reason)
+            retries.after_finish(self.store, self.actor["id"], self.execution_id)  # issue 12
         if changed:
             events.actor_status_changed(self.store, self.actor["id"], changed, reason)
 
@@ -397,7 +402,8 @@ def current_spawner() -> Spawner:
     global _current
     if _current is None:
         config = Config.from_env()
-        _current = Spawner(config, Store.from_config(config), make_runtime(config.runtime, config=config))
+        _current = Spawner(config, Store.from_config(config, patient=True),
+                           make_runtime(config.runtime, config=config))
     return _current
 
 
