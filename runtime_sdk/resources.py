@@ -18,7 +18,8 @@ FINISHED = ("COMPLETE", "ERROR")
 # again, since the server resets what it is not given to the defaults.
 USER_FIELDS = ("image", "name", "description", "default_environment", "stateless", "privileged",
                "max_workers", "mem_limit", "max_cpus", "hints", "queue", "log_ex", "token",
-               "use_container_uid", "gpus", "gpu_memory_min")
+               "use_container_uid", "gpus", "gpu_memory_min", "max_retries", "retry_backoff",
+               "retry_on_exit_code")
 
 SYNC_HTTP_TIMEOUT = 900.0  # above any server's sync wait: the server answers 408 first
 
@@ -225,6 +226,13 @@ class Execution(Model):
             if result is None:
                 return drained
             drained.append(result)
+
+    def rerun(self) -> "Execution":
+        """Run a finished execution again with the same message and query variables (needs
+        EXECUTE); the new execution, whose ``rerun_of`` names this one."""
+        result = self.client.call("POST", f"{self.path}/rerun")
+        return Execution(self.client, {"id": result["execution_id"], "actor_id": self.actor_id,
+                                       "rerun_of": self.id})
 
     def kill(self) -> "Execution":
         """Cancel a queued execution or force-quit a running one."""

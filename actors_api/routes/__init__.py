@@ -8,9 +8,10 @@ from .executions import bp as executions_bp
 from .messages import bp as messages_bp
 from .nonces import bp as nonces_bp
 from .permissions import bp as permissions_bp
+from .rerun import bp as rerun_bp
 from .search import bp as search_bp
 from .state import bp as state_bp
 from .workers import bp as workers_bp
 
 BLUEPRINTS = (admin_bp, search_bp, actors_bp, messages_bp, executions_bp, state_bp,
-              permissions_bp, nonces_bp, aliases_bp, configs_bp, events_bp, workers_bp)
+              permissions_bp, nonces_bp, aliases_bp, configs_bp, events_bp, workers_bp, rerun_bp)

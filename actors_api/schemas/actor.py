@@ -21,7 +21,10 @@ DEFAULTS = {
     "hints": [], "queue": "default", "log_ex": None, "token": False, "use_container_uid": False,
     "gpus": 0, "gpu_memory_min": None,
     "link": None, "webhook": None, "cron_schedule": None, "cron_on": True,
+    # Retries (issue 12; spawner/retries.py): none unless asked for.
+    "max_retries": 0, "retry_backoff": 10.0, "retry_on_exit_code": False,
 }
+MAX_RETRIES = 20
 
 
 class JSONDict(fields.Dict):
@@ -123,6 +126,10 @@ class ActorSchema(Schema):
                          error_messages={"invalid": "Must be an http:// or https:// URL."})
     cron_schedule = CronScheduleField(allow_none=True)
     cron_on = fields.Boolean()
+    # Retries (spawner/retries.py): tries after an ERROR (or a non-zero exit code, if asked).
+    max_retries = fields.Integer(validate=validate.Range(min=0, max=MAX_RETRIES))
+    retry_backoff = fields.Float(validate=validate.Range(min=0, max=3600))
+    retry_on_exit_code = fields.Boolean()
 
     @validates_schema
     def stateful_has_one_worker(self, data, **kwargs):

@@ -146,7 +146,8 @@ class ActorStore:
 FIELD_ORDER = ("id", "name", "owner", "image", "description", "status", "status_message",
                "stateless", "default_environment", "privileged", "max_workers", "mem_limit",
                "max_cpus", "hints", "queue", "log_ex", "token", "use_container_uid", "gpus",
-               "gpu_memory_min", "link", "webhook", "cron_schedule", "cron_on", "cron_next_ex",
+               "gpu_memory_min", "max_retries", "retry_backoff", "retry_on_exit_code",
+               "link", "webhook", "cron_schedule", "cron_on", "cron_next_ex",
                "revision",
                "create_time", "last_update_time")
 
