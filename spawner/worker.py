@@ -142,18 +142,20 @@ class Supervisor:
         self.claim.release()
 
     def tick(self) -> None:
-        """Fire due cron actors and re-queue due webhook retries (each exactly once,
-        however many spawners tick: see spawner/cron.py and spawner/events.py)."""
-        from . import cron, events
-
-        from . import retries
+        """Fire due cron actors, re-queue due webhook retries and create due execution
+        retries (each exactly once, however many spawners tick: see spawner/cron.py,
+        spawner/events.py and spawner/retries.py)."""
+        from . import cron, events, retries
 
         try:
             cron.tick(self.store)
             events.release_due(self.store)
-            retries.release_due(self.store)  # issue 12: retries whose backoff has passed
         except Exception:
             log.exception("the cron and webhook tick failed; trying again at the next one")
+        try:  # issue 12: create the execution retries whose backoff has passed
+            retries.release_due(self.store)
+        except Exception:
+            log.exception("the retry tick failed; trying again at the next one")
 
     def _record(self) -> dict:
         return {

@@ -87,14 +87,20 @@ class ChaosPlatform:
         return actor["id"]
 
     def containers(self, spawner_name):
-        return self.docker.containers.list(all=True,
+        # sparse: a full listing inspects each container and fails on one removed meanwhile
+        return self.docker.containers.list(all=True, sparse=True,
                                            filters={"label": f"actors.spawner={spawner_name}"})
 
     def close(self):
         for spawner in self.spawners:
             spawner.stop(timeout=20)
         self.api.stop()
-        for container in self.docker.containers.list(all=True, filters={"label": "actors.spawner"}):
-            if container.labels.get("actors.spawner", "").startswith(f"chaos-{self.tag}"):
-                container.remove(force=True)
+        for container in self.docker.containers.list(all=True, sparse=True,
+                                                     filters={"label": "actors.spawner"}):
+            if (container.attrs.get("Labels") or {}).get("actors.spawner", "").startswith(
+                    f"chaos-{self.tag}"):
+                try:
+                    container.remove(force=True)
+                except Exception:
+                    pass
         self.redis.stop()

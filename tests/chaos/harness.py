@@ -259,15 +259,23 @@ class Tally:
         return execution_id
 
     def settle(self, client: Client, timeout: float, marker: str = "done") -> dict:
-        """Wait until every accepted message is final (or the deadline), then count."""
+        """Wait until every execution of the actors used is final and no retry appears for
+        3 s (or the deadline), then count, following each message's retries."""
         deadline = time.monotonic() + timeout
-        last = {}
-        while True:
-            last = {eid: self._last_try(client, actor, eid) for eid, actor in self.accepted.items()}
-            pending = [e for e, r in last.items() if r is not None and r["status"] not in FINISHED]
-            if not pending or time.monotonic() > deadline:
-                break
+        stable_since, last_count = None, None
+        while time.monotonic() < deadline:
+            executions = [e for actor in set(self.accepted.values()) for e in
+                          client.result("GET", f"/actors/{actor}/executions")["executions"]]
+            settled = all(e["status"] in FINISHED for e in executions)
+            if settled and len(executions) == last_count:
+                stable_since = stable_since or time.monotonic()
+                if time.monotonic() - stable_since >= 3:
+                    break
+            else:
+                stable_since = None
+            last_count = len(executions)
             time.sleep(0.5)
+        last = {eid: self._last_try(client, actor, eid) for eid, actor in self.accepted.items()}
         lost = [e for e, r in last.items() if r is None]
         stuck = [e for e, r in last.items() if r is not None and r["status"] not in FINISHED]
         outcome = collections.Counter(r["status"] for r in last.values() if r is not None)
