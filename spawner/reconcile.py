@@ -4,7 +4,9 @@ On start a spawner looks at every container it labelled: finished ones are
 recorded and removed, running ones are followed again to the end. Executions
 it had claimed but whose container never started are put in ERROR. So an
 execution is never left RUNNING by a crash of its spawner, as long as that
-spawner comes back.
+spawner comes back; if it does not, another spawner settles them once its
+heartbeat expires (takeover.py), and this then only removes what is left.
+A container that vanishes while this runs is skipped, not fatal.
 """
 from __future__ import annotations
 

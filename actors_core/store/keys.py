@@ -66,7 +66,8 @@ def execution(execution_id: str) -> str:
 
 
 def message(execution_id: str) -> str:
-    """String: the raw message body, kept until the execution has read it."""
+    """String: the raw message body; it expires with the logs (``log_ex`` after the
+    execution ends), so a finished execution can be re-run until then."""
     return f"{PREFIX}execution:{execution_id}:message"
 
 
