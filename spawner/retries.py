@@ -55,7 +55,8 @@ def retryable(actor: dict, execution: dict) -> bool:
     return False
 
 
-def after_finish(store, actor_id: str, execution_id: str, now: Optional[float] = None) -> Optional[str]:
+def after_finish(store, actor_id: str, execution_id: str,
+                 now: Optional[float] = None) -> Optional[str]:
     """Schedule the retry of an execution that just ended, if its actor asks for one:
     ``"scheduled"``, ``"exhausted"`` (the last try failed) or None."""
     try:

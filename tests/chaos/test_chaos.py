@@ -16,7 +16,7 @@ import time
 import pytest
 
 from .conftest import ECHO, SLEEP
-from .harness import Spawner, Tally, docker_starts, survivors
+from .harness import Tally, docker_starts, survivors
 
 pytestmark = pytest.mark.chaos
 

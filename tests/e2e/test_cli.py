@@ -115,7 +115,8 @@ def test_rerun_repeats_a_binary_message_with_its_variables(dev, echo, tmp_path):
     data = bytes(range(256)) * 8
     blob = tmp_path / "rerun.bin"
     blob.write_bytes(data)
-    first = dev.cli("send", echo, "--binary", blob, "--env", "ECHO_EXIT_CODE=3", "-q").stdout.strip()
+    first = dev.cli("send", echo, "--binary", blob, "--env", "ECHO_EXIT_CODE=3",
+                    "-q").stdout.strip()
     dev.wait_for_status(echo, first, ("COMPLETE", "ERROR"))
     again = dev.cli("rerun", echo, first, "--wait", check=False)
     assert again.returncode == 3, again.stderr  # the query variable came along

@@ -10,8 +10,6 @@ import signal
 import time
 import uuid
 
-import pytest
-
 from actors_core.config import Config
 from actors_core.store import Store
 from actors_core.tokens import mint
@@ -77,7 +75,8 @@ def test_lost_process_spawner_is_settled_and_its_return_records_nothing_twice(
         admin, environment, platform_dir):
     queue = f"lostproc-{uuid.uuid4().hex[:6]}"
     lost_name, live_name = f"{queue}-lost", f"{queue}-live"
-    store = Store.from_config(Config(redis_url=environment["ACTORS_REDIS_URL"], jwt_secret="x" * 32))
+    store = Store.from_config(Config(redis_url=environment["ACTORS_REDIS_URL"],
+                                     jwt_secret="x" * 32))
     # Two work folders: as two hosts, neither sees the other's processes.
     lost_env = dict(environment, ACTORS_SPAWNER_WORKDIR=str(platform_dir / lost_name), **FAST)
     live_env = dict(environment, ACTORS_SPAWNER_WORKDIR=str(platform_dir / live_name), **FAST)

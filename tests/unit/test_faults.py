@@ -1,4 +1,5 @@
-"""Fast checks of the fault handling parts (real processes and Redis: tests/chaos, tests/integration)."""
+"""Fast checks of the fault handling parts (with real processes and Redis: tests/chaos and
+tests/integration)."""
 from __future__ import annotations
 
 import socket
@@ -9,7 +10,6 @@ import pytest
 from actors_api import create_app
 from actors_core.config import Config
 from actors_core.enums import ExecutionStatus
-from actors_core.store import Store
 from actors_core.store.retries import retry_id
 from spawner import retries
 from spawner.identity import NameClaim, NameTaken, default_name
