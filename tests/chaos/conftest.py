@@ -15,11 +15,19 @@ from actors_core.config import Config
 from actors_core.tokens import mint
 from tests.integration.platform import SECRET, docker_available
 
-from .harness import AofRedis, Api, Client, environment
+from .harness import REPORTED, AofRedis, Api, Client, environment
 
 REQUIRED = os.environ.get("ACTORS_REQUIRE_INTEGRATION") == "1"
 ECHO = "actors/echo:latest"
 SLEEP = "actors/sleep-loop:latest"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures of every chaos test, also when they pass (CI logs keep them)."""
+    if REPORTED:
+        terminalreporter.section("chaos figures")
+        for line in REPORTED:
+            terminalreporter.write_line(line)
 
 
 def _need(available: bool, what: str) -> None:

@@ -36,6 +36,7 @@ FAST_FAULTS = {
     "ACTORS_LOG_MAX_BYTES": "65536",
 }
 FINISHED = ("COMPLETE", "ERROR")
+REPORTED: list = []  # every [chaos] line of this run, printed again in pytest's summary
 
 
 def environment(redis_url: str, workdir: Path, **extra) -> dict:
@@ -321,6 +322,7 @@ class Tally:
         figures = dict(self.figures, **more)
         line = f"[chaos] {self.name}: " + ", ".join(f"{k} {v}" for k, v in figures.items())
         print(line)
+        REPORTED.append(line)
         results = os.environ.get("ACTORS_CHAOS_RESULTS")
         if results:
             with open(results, "a") as handle:
