@@ -55,10 +55,13 @@ def retryable(actor: dict, execution: dict) -> bool:
     return False
 
 
-def after_finish(store, actor_id: str, execution_id: str,
-                 now: Optional[float] = None) -> Optional[str]:
+def after_finish(store, actor_id: str, execution_id: str, now: Optional[float] = None,
+                 actor: Optional[dict] = None) -> Optional[str]:
     """Schedule the retry of an execution that just ended, if its actor asks for one:
-    ``"scheduled"``, ``"exhausted"`` (the last try failed) or None."""
+    ``"scheduled"``, ``"exhausted"`` (the last try failed) or None. ``actor``: the record the
+    caller holds, so an actor without retries costs no Redis call."""
+    if actor is not None and not int(actor.get("max_retries") or 0):
+        return None
     try:
         actor = store.actors.get(actor_id)
         execution = store.executions.get_internal(execution_id)

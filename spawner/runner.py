@@ -304,7 +304,8 @@ class ExecutionRun:
             events.execution_finished(self.store, self.actor["id"], record,
                                       ExecutionStatus.COMPLETE, exit_code,
                                       fields.get("status_message", ""))
-            retries.after_finish(self.store, self.actor["id"], self.execution_id)  # issue 12
+            retries.after_finish(self.store, self.actor["id"], self.execution_id,
+                                 actor=self.actor)  # issue 12
         if changed:
             events.actor_status_changed(self.store, self.actor["id"], changed)
 
@@ -320,7 +321,8 @@ class ExecutionRun:
         if finished:
             events.execution_finished(self.store, self.actor["id"], record,
                                       ExecutionStatus.ERROR, None, reason)
-            retries.after_finish(self.store, self.actor["id"], self.execution_id)  # issue 12
+            retries.after_finish(self.store, self.actor["id"], self.execution_id,
+                                 actor=self.actor)  # issue 12
         if changed:
             events.actor_status_changed(self.store, self.actor["id"], changed, reason)
 
