@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, jsonify
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from .casing import convert_keys, to_camel
@@ -59,6 +61,8 @@ def _error(message: str, code: int):
     return envelope(None, message, "error", code)
 
 
+RETRY_AFTER = 2  # seconds a client is asked to wait when Redis is unavailable
+
 _HTTP_MESSAGES = {
     404: "Not found: no such endpoint.",
     405: "Method not allowed on this endpoint.",
@@ -81,6 +85,17 @@ def register_error_handlers(app) -> None:
         response = _error(message, error.code)
         if error.code == 405 and getattr(error, "valid_methods", None):
             response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(RedisConnectionError)
+    @app.errorhandler(RedisTimeoutError)
+    def handle_store_unavailable(error: Exception):
+        """Redis is away (restarting, loading its AOF, unreachable). Answered with one log
+        line, not a traceback: it is an expected condition, and the client should retry."""
+        log.warning("Redis unavailable; answered 503: %s", error)
+        response = _error("The platform's database is unavailable for a moment, so the request "
+                          f"may not have been completed; try again in {RETRY_AFTER} s.", 503)
+        response.headers["Retry-After"] = str(RETRY_AFTER)
         return response
 
     @app.errorhandler(Exception)

@@ -239,6 +239,20 @@ def _actor_options(command):
     return command
 
 
+def _retry_options(command):
+    """Retries (issue 12): how often and when an execution that failed is tried again."""
+    for option in reversed([
+        click.option("--max-retries", type=click.IntRange(min=0),
+                     help="Tries after an execution ends in ERROR (default 0: none)."),
+        click.option("--retry-backoff", type=click.FloatRange(min=0), metavar="SECONDS",
+                     help="Seconds before the first retry, doubling for each further one."),
+        click.option("--retry-on-exit-code/--no-retry-on-exit-code", default=None,
+                     help="Also retry executions that exit with a code other than 0."),
+    ]):
+        command = option(command)
+    return command
+
+
 def _given(**fields) -> dict:
     return {name: value for name, value in fields.items()
             if value is not None and value != [] and value != {}}
@@ -263,16 +277,17 @@ def _show_actor(actor: Actor, as_json: bool, quiet: bool, verb: str = "") -> Non
               help="Give executions an access token (_abaco_access_token) for this actor.")
 @click.option("--privileged", is_flag=True, help="Privileged container (admin/privileged).")
 @click.option("--use-container-uid", is_flag=True, help="Run as the image's own user.")
+@_retry_options
 @json_option
 @quiet_option("Print only the new actor's id.")
 @handles_errors
 def create(image, name, description, env, queue, max_workers, mem_limit, max_cpus, gpus,
            gpu_memory_min, hints, log_ex, stateful, give_token, privileged, use_container_uid,
-           as_json, quiet):
+           as_json, quiet, **retry):
     """Register an actor running IMAGE."""
     fields = _given(name=name, description=description, default_environment=env, queue=queue,
                     max_workers=max_workers, mem_limit=mem_limit, max_cpus=max_cpus, gpus=gpus,
-                    gpu_memory_min=gpu_memory_min, hints=list(hints), log_ex=log_ex)
+                    gpu_memory_min=gpu_memory_min, hints=list(hints), log_ex=log_ex, **retry)
     for flag, field, value in ((stateful, "stateless", False), (give_token, "token", True),
                                (privileged, "privileged", True),
                                (use_container_uid, "use_container_uid", True)):
@@ -329,12 +344,13 @@ def show(actor_id, as_json):
 @click.option("--privileged/--no-privileged", default=None)
 @click.option("--use-container-uid/--no-use-container-uid", default=None)
 @click.option("--force", is_flag=True, help="Check the image again even if it is the same.")
+@_retry_options
 @json_option
 @quiet_option("Print only the actor's id.")
 @handles_errors
 def update(actor_id, image, name, description, env, queue, max_workers, mem_limit, max_cpus,
            gpus, gpu_memory_min, hints, log_ex, stateful, give_token, privileged,
-           use_container_uid, force, as_json, quiet):
+           use_container_uid, force, as_json, quiet, **retry):
     """Change some of an actor's fields; the others keep their current values.
 
     --env adds or replaces variables of the default environment and keeps the rest.
@@ -342,7 +358,8 @@ def update(actor_id, image, name, description, env, queue, max_workers, mem_limi
     fields = _given(image=image, name=name, description=description, queue=queue,
                     max_workers=max_workers, mem_limit=mem_limit, max_cpus=max_cpus, gpus=gpus,
                     gpu_memory_min=gpu_memory_min, hints=list(hints), log_ex=log_ex,
-                    token=give_token, privileged=privileged, use_container_uid=use_container_uid)
+                    token=give_token, privileged=privileged, use_container_uid=use_container_uid,
+                    **retry)
     if stateful:
         fields["stateless"] = False
     if not fields and not env and not force:
@@ -679,8 +696,38 @@ def kill(actor_id, execution_id, wait, as_json):
         _print_json(running.attrs)
 
 
+@click.command()
+@click.argument("actor_id")
+@click.argument("execution_id")
+@click.option("--wait", is_flag=True,
+              help="Show the status until it finishes, print the logs, exit with its exit code.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds to wait with --wait.")
+@quiet_option("Print only the new execution's id; with --wait, no status line.")
+@handles_errors
+def rerun(actor_id, execution_id, wait, timeout, quiet):
+    """Run a finished execution again: same message (text, JSON or binary) and variables.
+
+    Messages are kept as long as the logs (the actor's log_ex), so an execution can be
+    re-run until its logs expire. Prints the new execution's id, as send does.
+    """
+    if timeout is not None and not wait:
+        raise click.UsageError("--timeout goes with --wait")
+    execution = _execution(_client(), actor_id, execution_id).rerun()
+    if not wait:
+        if quiet:
+            click.echo(execution.id)
+        else:
+            click.echo(f"Re-run: execution {execution.id} of actor {actor_id} "
+                       f"(re-runs {execution_id})")
+        return
+    attrs = wait_for(execution, quiet=quiet, timeout=timeout, initial="SUBMITTED")
+    _write_text(execution.logs())
+    _finish_exit(attrs)
+
+
 COMMANDS = (login, create, list_actors, show, update, rm, send, executions, execution, logs,
-            results, kill)
+            results, kill, rerun)
 
 
 def register(group: click.Group) -> None:

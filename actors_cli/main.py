@@ -40,8 +40,9 @@ def serve(host, port):
               help="Comma-separated actor queues this spawner takes work from.")
 @click.option("--slots", default=os.cpu_count() or 1, show_default=True, type=int,
               help="Executions this spawner runs at once.")
-@click.option("--name", default=None, help="Spawner name (default: the hostname); keep it "
-              "stable across restarts so leftovers are reconciled.")
+@click.option("--name", default=None, help="Spawner name (default: the hostname when serving "
+              "only the default queue, else HOSTNAME-QUEUE+QUEUE...); keep it stable across "
+              "restarts so leftovers are reconciled. A name a live spawner holds is refused.")
 @click.option("--stop-mode", type=click.Choice(["finish", "kill"]), default="finish",
               show_default=True, help="On SIGTERM/SIGINT: let running executions finish, "
               "or force-quit them so nothing is left running.")
@@ -65,8 +66,13 @@ def spawner(queues, slots, name, stop_mode, gpus, metrics_port):
         inventory = discover(gpus if gpus is not None else config.gpus)
     except (NvmlUnavailable, ValueError) as error:
         raise click.ClickException(f"--gpus: {error}")
-    Supervisor(config, queue_list, slots, name=name, runtime_name=config.runtime,
-               stop_mode=stop_mode, gpus=inventory, metrics_port=metrics_port).run()
+    from spawner.identity import NameTaken
+
+    try:
+        Supervisor(config, queue_list, slots, name=name, runtime_name=config.runtime,
+                   stop_mode=stop_mode, gpus=inventory, metrics_port=metrics_port).run()
+    except NameTaken as error:
+        raise click.ClickException(f"not starting: {error}")
 
 
 @main.command()

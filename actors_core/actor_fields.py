@@ -75,6 +75,9 @@ FIELDS = (
     Field("use_container_uid", bool, PRIVILEGED, False),  # the image's user, maybe root
     Field("gpus", (int, str), PRIVILEGED, 0),  # a count, or "all"
     Field("gpu_memory_min", OPTIONAL_INT, USER),
+    Field("max_retries", int, USER, 0),  # tries after a platform ERROR (spawner/retries.py)
+    Field("retry_backoff", (float, int), USER, 10.0),  # seconds before the first, doubling
+    Field("retry_on_exit_code", bool, USER, False),  # also retry a non-zero exit code
     Field("link", OPTIONAL_STR, USER),  # docs/events.md
     Field("webhook", OPTIONAL_STR, USER),
     Field("cron_schedule", OPTIONAL_STR, USER),

@@ -96,6 +96,10 @@ class Config:
     status_max_streams: int = 8  # live status streams one API process holds; more are short polls
     status_stream_seconds: float = 30.0  # a live status stream closes after this; clients resume
     webhook_allow: tuple = ()  # IPs, CIDRs, host names webhooks may reach beyond public addresses
+    # Faults (docs/architecture.md): heartbeats, lost hosts, Redis outages.
+    heartbeat_seconds: float = 10.0  # seconds between a spawner's heartbeats (and sweeps)
+    host_lost_seconds: float = 30.0  # a spawner silent this long is lost; others settle its work
+    redis_backoff_max: float = 2.0  # the longest wait between reconnection attempts (spawners)
     version: str = VERSION
 
     @classmethod
@@ -142,6 +146,9 @@ class Config:
             status_max_streams=_int("ACTORS_STATUS_MAX_STREAMS", cls.status_max_streams),
             status_stream_seconds=float(_str("ACTORS_STATUS_STREAM_SECONDS", "30")),
             webhook_allow=_list("ACTORS_WEBHOOK_ALLOW", ""),
+            heartbeat_seconds=float(_str("ACTORS_HEARTBEAT_SECONDS", "10")),
+            host_lost_seconds=float(_str("ACTORS_HOST_LOST_SECONDS", "30")),
+            redis_backoff_max=float(_str("ACTORS_REDIS_BACKOFF_MAX", "2")),
         )
         values.update(overrides)
         config = cls(**values)
@@ -166,6 +173,9 @@ class Config:
         Allowlist.parse(self.webhook_allow)  # a malformed entry stops the start, naming it
         if not self.jwt_secret and not self.jwt_public_key:
             raise ValueError("set ACTORS_JWT_SECRET (HS256) or ACTORS_JWT_PUBLIC_KEY (RS256/ES256)")
+        if self.heartbeat_seconds <= 0 or self.host_lost_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("ACTORS_HOST_LOST_SECONDS must be at least twice "
+                             "ACTORS_HEARTBEAT_SECONDS (a heartbeat may come late)")
 
     def with_overrides(self, **values) -> "Config":
         known = {f.name for f in fields(self)}

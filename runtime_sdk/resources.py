@@ -270,6 +270,13 @@ class Execution(Model):
                               timeout=SYNC_HTTP_TIMEOUT) as response:
             return response.read()
 
+    def rerun(self) -> "Execution":
+        """Run a finished execution again with the same message and query variables (needs
+        EXECUTE); the new execution, whose ``rerun_of`` names this one."""
+        result = self.client.call("POST", f"{self.path}/rerun")
+        return Execution(self.client, {"id": result["execution_id"], "actor_id": self.actor_id,
+                                       "rerun_of": self.id})
+
     def kill(self) -> "Execution":
         """Cancel a queued execution or force-quit a running one."""
         attrs = self.client.call("DELETE", self.path) or self.attrs

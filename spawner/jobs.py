@@ -31,7 +31,7 @@ def current_context() -> SpawnerContext:
     global _current
     if _current is None:
         config = Config.from_env()
-        _current = SpawnerContext(config, Store.from_config(config),
+        _current = SpawnerContext(config, Store.from_config(config, patient=True),
                                   make_runtime(config.runtime, config=config))
     return _current
 

@@ -4,10 +4,13 @@ On start a spawner looks at every container it labelled: finished ones are
 recorded and removed, running ones are followed again to the end. Executions
 it had claimed but whose container never started are put in ERROR. So an
 execution is never left RUNNING by a crash of its spawner, as long as that
-spawner comes back. Every end goes through ``ExecutionRun.finish`` and
-``ExecutionRun.release`` (runner.py), as in a run that never stopped: the
-actor's ``log_ex``, its run outcome, the events, the worker record, the worker's
-lease, the GPUs and the next drain.
+spawner comes back; if it does not, another spawner settles them once its
+heartbeat expires (takeover.py), and this then only removes what is left.
+A container that vanishes while this runs is skipped, not fatal. Every end goes
+through ``ExecutionRun.finish`` and ``ExecutionRun.release`` (runner.py), as in a
+run that never stopped: the actor's ``log_ex``, its run outcome, the events, a
+retry where the actor asks for one, the worker record, the worker's lease, the
+GPUs and the next drain.
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from .runtimes import LABEL_EXECUTION
 log = logging.getLogger(__name__)
 
 NEVER_STARTED = "The spawner stopped before the container started."
+CONTAINER_GONE = ("The spawner stopped, and the execution's container was gone when it "
+                  "came back.")
 
 
 def reconcile(spawner: SpawnerContext) -> list:
@@ -32,21 +37,15 @@ def reconcile(spawner: SpawnerContext) -> list:
     followers, seen = [], set()
     for handle in spawner.runtime.labelled(spawner.name):
         execution_id = handle.labels.get(LABEL_EXECUTION, "")
-        seen.add(execution_id)
-        execution = store.executions.get_internal(execution_id)
-        actor = store.actors.get(execution["actor_id"]) if execution else None
-        if execution is None or actor is None or ExecutionStatus(execution["status"]).finished:
-            handle.remove()
+        try:  # a container that vanishes meanwhile must not stop the reconciliation
+            thread = _reattach(spawner, handle, execution_id)
+        except Exception:
+            log.exception("could not re-attach to execution %s; it is settled below",
+                          execution_id)
             continue
-        run = _taken_over(spawner, actor, execution, reattach=True)
-        run.handle = handle
-        log.info("following execution %s again (running: %s)", execution_id, handle.is_running())
-        store.logs.replace(execution_id, b"")  # the log stream is read again from the start
-        status_events.reattached(run, handle.is_running())
-        thread = threading.Thread(target=_follow_and_release, args=(run,), daemon=True,
-                                  name=f"reattach:{execution_id}")
-        thread.start()
-        followers.append(thread)
+        seen.add(execution_id)
+        if thread is not None:
+            followers.append(thread)
     for execution_id in store.executions.running_on(spawner.name):
         if execution_id in seen:
             continue
@@ -54,9 +53,32 @@ def reconcile(spawner: SpawnerContext) -> list:
         if execution and execution["status"] == str(ExecutionStatus.RUNNING):
             actor = store.actors.get(execution["actor_id"]) or {"id": execution["actor_id"]}
             run = _taken_over(spawner, actor, execution, reattach=False)
-            run.finish(ExecutionStatus.ERROR, NEVER_STARTED)
+            run.finish(ExecutionStatus.ERROR,
+                       CONTAINER_GONE if execution.get("start_time") else NEVER_STARTED)
             run.release()
     return followers
+
+
+def _reattach(spawner: SpawnerContext, handle, execution_id: str):
+    """Follow one labelled container again (its thread), or remove it if its execution
+    has ended (e.g. settled by another spawner while this one was lost: nothing is
+    recorded again)."""
+    store = spawner.store
+    execution = store.executions.get_internal(execution_id)
+    actor = store.actors.get(execution["actor_id"]) if execution else None
+    if execution is None or actor is None or ExecutionStatus(execution["status"]).finished:
+        handle.remove()
+        return None
+    running = handle.is_running()  # inspects: a vanished container fails here, before any change
+    run = _taken_over(spawner, actor, execution, reattach=True)
+    run.handle = handle
+    log.info("following execution %s again (running: %s)", execution_id, running)
+    store.logs.replace(execution_id, b"")  # the log stream is read again from the start
+    status_events.reattached(run, running)
+    thread = threading.Thread(target=_follow_and_release, args=(run,), daemon=True,
+                              name=f"reattach:{execution_id}")
+    thread.start()
+    return thread
 
 
 def _taken_over(spawner: SpawnerContext, actor: dict, execution: dict,

@@ -39,7 +39,7 @@ from actors_core.scheduling import dispatch_queue
 from actors_core.store import Store
 from actors_core.tokens import mint
 
-from . import events, metrics, outputs, status_events
+from . import events, metrics, outputs, retries, status_events
 from .binary_pipe import BinaryPipe
 from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
 from .gpus import Gpu, GpuSampler, free_memory, requested_count
@@ -228,6 +228,9 @@ class ExecutionRun:
         also written to the logs. The actor's ``log_ex`` (else the platform's)
         sets how long the record is kept. False when nothing was recorded now.
         """
+        record = self._record()
+        if record is None or record.get("status") != str(ExecutionStatus.RUNNING):
+            return False  # deleted, or ended elsewhere (a lost host's takeover): nothing twice
         failed = status is ExecutionStatus.ERROR
         if failed:
             self.store.logs.append(self.execution_id, f"[actors] {reason}\n".encode())
@@ -235,14 +238,14 @@ class ExecutionRun:
             fields["status_message"] = reason
         if exit_code is not None:
             fields["exit_code"] = exit_code
-        record = self._record()
-        if record is not None and self._exited.is_set():  # never mid-write: it has exited
+        if self._exited.is_set():  # never mid-write: it has exited
             fields.update(outputs.collect(self))  # before finish: the final record lists them
-        finished = record is not None and self.store.executions.finish(
-            record, status, self._log_ex(), **fields)
-        changed = self.store.actors.record_run_outcome(
+        finished = self.store.executions.finish(record, status, self._log_ex(), **fields)
+        changed = finished and self.store.actors.record_run_outcome(
             self.actor["id"], not failed, self.config.actor_error_threshold, reason)
         if finished:
+            retries.after_finish(self.store, self.actor["id"], self.execution_id,
+                                 actor=self.actor)
             metrics.execution_finished(self.actor, record, status, exit_code,
                                        fields.get("final_state"), fields.get("runtime"),
                                        self.killed)

@@ -8,6 +8,12 @@ leftovers before any slot starts, re-enqueues work that could be stranded
 (e.g. behind a slot lease that expired with a dead spawner), and restarts a
 slot process that dies.
 
+Faults (docs/architecture.md): slots die with the supervisor whatever kills it
+(lifeline.py); a spawner refuses to start while a live one holds its name
+(identity.py); it settles the executions of spawners whose heartbeat expired
+(takeover.py); and every Redis call waits out an outage (store/connection.py),
+so no component exits because Redis went away.
+
 Stopping: the first SIGINT/SIGTERM lets running executions finish (RQ's warm
 shutdown), or with ``stop_mode="kill"`` force-quits them first so nothing is
 left running; a second signal stops at once, leaving containers that the next
@@ -30,31 +36,45 @@ from actors_core.store.events import WEBHOOK_QUEUE
 from actors_core.store.work import rq_queue_name
 from actors_core.times import now_iso
 
+from . import identity, takeover
+
 log = logging.getLogger("actors.spawner")
 
-SWEEP_INTERVAL = 10.0
-TICK_INTERVAL = 2.0  # seconds between cron ticks and webhook retry sweeps
+TICK_INTERVAL = 2.0  # seconds between cron ticks, webhook and execution retry sweeps
+ERROR_PAUSE = 1.0  # seconds the supervisor waits after its loop met an unexpected error
 
 
 def _slot_process_main(config: Config, queues: Sequence[str], spawner_name: str,
-                       runtime_name: str, slot: int, gpus: Sequence = ()) -> None:
-    """A slot process: one RQ SimpleWorker running jobs.py's functions, one at a time."""
+                       runtime_name: str, slot: int, gpus: Sequence = (),
+                       parent_pid: Optional[int] = None, slots_lock: Optional[str] = None) -> None:
+    """A slot process: one RQ SimpleWorker running jobs.py's functions, one at a time; it
+    dies with its supervisor (lifeline.py) and holds the name's slots lock meanwhile."""
     from rq import Queue, SimpleWorker
 
-    from . import jobs
+    from . import jobs, lifeline
+    from .identity import hold_as_slot
     from .runner import SpawnerContext
     from .runtimes import make_runtime
 
+    # issue 12: die with the supervisor, and say "a slot of this name lives" meanwhile.
+    lifeline.bind_to_parent(parent_pid or os.getppid())
+    held = hold_as_slot(slots_lock) if slots_lock else None  # noqa: F841 (held for life)
     os.setpgrp()  # a terminal's Ctrl-C reaches the supervisor only, which decides what stops
     logging.basicConfig(level=logging.INFO, format=f"spawner[{slot}] %(levelname)s %(message)s")
-    store = Store.from_config(config)
+    store = Store.from_config(config, patient=True)  # waits out Redis outages
     jobs.configure(SpawnerContext(config, store, make_runtime(runtime_name, config=config),
                                   spawner_name, gpus=gpus, queues=queues))
     rq_queues = [Queue(rq_queue_name(q), connection=store.redis) for q in queues]
     # Webhook deliveries come last: a slot takes one only when no execution waits.
     rq_queues.append(Queue(WEBHOOK_QUEUE, connection=store.redis))
-    worker = SimpleWorker(rq_queues, connection=store.redis,
-                          name=f"{spawner_name}.{slot}.{uuid.uuid4().hex[:6]}")
+
+    class SlotWorker(SimpleWorker):
+        def execute_job(self, job, queue):
+            lifeline.exit_if_orphaned()  # never start work for a supervisor that is gone
+            return super().execute_job(job, queue)
+
+    worker = SlotWorker(rq_queues, connection=store.redis,
+                        name=f"{spawner_name}.{slot}.{uuid.uuid4().hex[:6]}")
     worker.work(with_scheduler=False, logging_level="WARNING")
 
 
@@ -68,11 +88,12 @@ class Supervisor:
         # Spawners with GPUs also serve each queue's GPU twin, where GPU actors wait.
         self.queues = list(queues) + ([f"{q}.gpu" for q in queues] if self.gpus else [])
         self.slots = slots
-        self.name = name or config.spawner_name or socket.gethostname()
+        self.name = name or config.spawner_name or identity.default_name(self.queues)
         self.runtime_name = runtime_name or config.runtime
         self.stop_mode = stop_mode
         self.metrics_port = metrics_port
-        self.store = Store.from_config(config)
+        self.store = Store.from_config(config, patient=True)  # waits out Redis outages
+        self.claim = identity.NameClaim(self.name, config.spawner_workdir)
         self._context = multiprocessing.get_context("spawn")
         self._children = {}
         self._stopping = 0
@@ -89,6 +110,10 @@ class Supervisor:
         context = SpawnerContext(self.config, self.store,
                                  make_runtime(self.runtime_name, config=self.config), self.name,
                                  gpus=self.gpus, queues=self.queues)
+        self._started = now_iso()
+        # issue 12: hold the name before touching anything labelled with it (NameTaken if
+        # a live spawner holds it; the CLI says why and exits 1).
+        self.claim.acquire(self.store.hosts, self._record(), self.config.host_lost_seconds)
         followers = reconcile.reconcile(context)
         if followers:
             log.info("re-attached to %d execution(s)", len(followers))
@@ -96,7 +121,6 @@ class Supervisor:
         self.store.hosts.reset_gpus(self.name, [g.index for g in self.gpus], keep={
             index: execution for index, execution in self.store.hosts.held(self.name).items()
             if execution in following})
-        self._started = now_iso()
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         for slot in range(1, self.slots + 1):
@@ -106,39 +130,63 @@ class Supervisor:
         next_sweep = next_tick = 0.0
         while not self._stopping or any(p.is_alive() for p in self._children.values()):
             if not self._stopping:
-                self._restart_dead_slots()
-                if time.monotonic() >= next_sweep:
-                    self.heartbeat()
-                    self.sweep()
-                    next_sweep = time.monotonic() + SWEEP_INTERVAL
-                if time.monotonic() >= next_tick:
-                    self.tick()
-                    next_tick = time.monotonic() + TICK_INTERVAL
+                try:  # issue 12: nothing here may end the supervisor (Redis calls wait)
+                    self._restart_dead_slots()
+                    if time.monotonic() >= next_sweep:
+                        self.heartbeat()
+                        self.sweep()
+                        takeover.settle_lost_hosts(context, self.config)
+                        next_sweep = time.monotonic() + self.config.heartbeat_seconds
+                    if time.monotonic() >= next_tick:
+                        self.tick()
+                        next_tick = time.monotonic() + TICK_INTERVAL
+                except Exception:
+                    log.exception("the supervisor's loop failed; going on in %g s", ERROR_PAUSE)
+                    time.sleep(ERROR_PAUSE)
             time.sleep(0.2)
         for thread in followers:
             thread.join(timeout=1)
-        self.store.hosts.deregister(self.name)
+        # Leftovers (a second signal stopped it at once) keep it in the spawners registry,
+        # so they are settled if it does not come back.
+        self.store.hosts.deregister(self.name,
+                                    forget=not self.store.executions.running_on(self.name))
+        self.claim.release()
         if metrics is not None:
             metrics.close()
 
     def tick(self) -> None:
-        """Fire due cron actors and re-queue due webhook retries (each exactly once,
-        however many spawners tick: see spawner/cron.py and spawner/events.py)."""
-        from . import cron, events
+        """Fire due cron actors, re-queue due webhook retries and create due execution
+        retries (each exactly once, however many spawners tick: see spawner/cron.py,
+        spawner/events.py and spawner/retries.py)."""
+        from . import cron, events, retries
 
         try:
             cron.tick(self.store)
             events.release_due(self.store)
         except Exception:
             log.exception("the cron and webhook tick failed; trying again at the next one")
+        try:  # issue 12: create the execution retries whose backoff has passed
+            retries.release_due(self.store)
+        except Exception:
+            log.exception("the retry tick failed; trying again at the next one")
 
-    def heartbeat(self) -> None:
-        """Say who we are and what we have; the record expires if we stop saying it."""
-        self.store.hosts.heartbeat(self.name, {
+    def _record(self) -> dict:
+        return {
             "name": self.name, "hostname": socket.gethostname(), "queues": self.queues,
             "slots": self.slots, "runtime": self.runtime_name, "started": self._started,
             "last_heartbeat": now_iso(), "gpus": [g.as_dict() for g in self.gpus],
-        }, ttl=int(SWEEP_INTERVAL * 3))
+            **self.claim.fields(),
+        }
+
+    def heartbeat(self) -> None:
+        """Say who we are and what we have; the record expires if we stop saying it
+        (``ACTORS_HOST_LOST_SECONDS``), and then other spawners settle our executions."""
+        holder = self.store.hosts.heartbeat(self.name, self._record(),
+                                            ttl=self.config.host_lost_seconds)
+        if holder is not None:
+            log.error("spawner %r was taken by another instance (host %s, pid %s) while this "
+                      "one did not answer; this one no longer registers", self.name,
+                      holder.get("hostname"), holder.get("pid"))
 
     def sweep(self) -> None:
         """Drains for waiting mail, worker health checks and retirements (sweep.py)."""
@@ -152,7 +200,8 @@ class Supervisor:
     def _start_slot(self, slot: int) -> None:
         process = self._context.Process(
             target=_slot_process_main, name=f"slot-{slot}", daemon=False,
-            args=(self.config, self.queues, self.name, self.runtime_name, slot, self.gpus))
+            args=(self.config, self.queues, self.name, self.runtime_name, slot, self.gpus,
+                  os.getpid(), str(self.claim.slots_lock_path)))
         process.start()
         self._children[slot] = process
 

@@ -27,6 +27,9 @@ def list_executions(actor_id):
     actor = load_actor(store, actor_id, READ)
     actor_id = actor["id"]  # the URL may have named it by an alias
     executions = store.executions.list_for_actor(actor_id)
+    if request.args.get("retries_exhausted", "").lower() in ("true", "1", "yes"):
+        # the dead-letter view (issue 12): tries that failed with no retry left
+        executions = [e for e in executions if e.get("retries_exhausted")]
     result = {
         "actor_id": actor_id, "api_server": get_config().api_url, "owner": actor["owner"],
         **store.executions.totals(actor_id),
@@ -60,6 +63,8 @@ def stop_execution(actor_id, execution_id):
     status = ExecutionStatus(execution["status"])
     if status is ExecutionStatus.SUBMITTED and store.executions.cancel(actor_id, execution_id):
         message = "Execution cancelled before it started."
+    elif status.finished and store.retries.cancel(execution_id):
+        message = f"Execution already finished ({status}); its pending retry is cancelled."
     elif status.finished:
         message = f"Execution already finished ({status}); nothing to stop."
     else:

@@ -21,6 +21,7 @@ NANO_CPUS_THRESHOLD = 1_000_000
 # What a registration (or a PUT, which replaces the description) starts from: the one
 # table in actors_core/actor_fields.py. ActorSchema validates exactly its settable fields.
 DEFAULTS = actor_fields.defaults()
+MAX_RETRIES = 20
 
 
 class JSONDict(fields.Dict):
@@ -127,6 +128,10 @@ class ActorSchema(Schema):
                          error_messages={"invalid": "Must be an http:// or https:// URL."})
     cron_schedule = CronScheduleField(allow_none=True)
     cron_on = fields.Boolean()
+    # Retries (spawner/retries.py): tries after an ERROR (or a non-zero exit code, if asked).
+    max_retries = fields.Integer(validate=validate.Range(min=0, max=MAX_RETRIES))
+    retry_backoff = fields.Float(validate=validate.Range(min=0, max=3600))
+    retry_on_exit_code = fields.Boolean()
 
     @validates_schema
     def stateful_has_one_worker(self, data, **kwargs):

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import redis as redis_lib
-
 from .actors import ActorStore, public as public_actor
 from .artifacts import ArtifactIndex
 from .aliases import AliasStore
@@ -16,10 +14,12 @@ from .hosts import HostStore
 from .logs import LogStore
 from .nonces import NonceStore
 from .permissions import PermissionStore
+from .retries import RetryStore
 from .revocations import RevokedTokens
 from .search import SearchStore
 from .leases import WorkerLeases
 from .timeline import Timeline
+from .takeover import TakeoverStore
 from .work import WorkQueue
 from .workers import WorkerStore
 
@@ -47,10 +47,18 @@ class Store:
         self.events = EventStore(redis)
         self.cron = CronIndex(redis)
         self.artifacts = ArtifactIndex(redis)
+        self.retries = RetryStore(redis)  # retries and re-runs (issue 12)
+        self.takeover = TakeoverStore(redis)  # settling lost spawners (issue 12)
 
     @classmethod
-    def from_config(cls, config) -> "Store":
-        return cls(redis_lib.Redis.from_url(config.redis_url), config)
+    def from_config(cls, config, patient: bool = False) -> "Store":
+        """``patient``: wait out Redis outages (spawners) instead of failing fast (the API);
+        see store/connection.py."""
+        from .connection import brief, patient as patient_client
+
+        client = (patient_client(config.redis_url, config.redis_backoff_max) if patient
+                  else brief(config.redis_url))
+        return cls(client, config)
 
     def find_actor(self, tenant: str, ident: str) -> Optional[dict]:
         """The tenant's actor with this id, else the one its alias ``ident`` points at

@@ -33,18 +33,71 @@ return freed
 """
 
 
+# A name is held by the live record's ``instance``. Claiming at start also succeeds over a
+# record from the same host and work folder: the caller holds that folder's lock, so the
+# record's writer is dead (a spawner restarted after kill -9 re-attaches at once).
+_CLAIM = """
+-- KEYS: host record, hosts set, spawners registry; ARGV: name, record json, ttl ms,
+--       instance, hostname, work folder
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, holder = pcall(cjson.decode, current)
+  if ok and type(holder) == 'table' and holder.instance ~= ARGV[4] and not
+     (holder.hostname == ARGV[5] and (holder.workdir == nil or holder.workdir == ARGV[6])) then
+    return current
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+return false
+"""
+
+_BEAT = """
+-- KEYS: host record, hosts set, spawners registry; ARGV: name, record json, ttl ms, instance
+local current = redis.call('GET', KEYS[1])
+if current and ARGV[4] ~= '' then
+  local ok, holder = pcall(cjson.decode, current)
+  if ok and type(holder) == 'table' and holder.instance and holder.instance ~= ARGV[4] then
+    return current
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+return false
+"""
+
+
 class HostStore:
     def __init__(self, redis):
         self.redis = redis
         self._take = redis.register_script(_TAKE)
         self._give_back = redis.register_script(_GIVE_BACK)
+        self._claim = redis.register_script(_CLAIM)
+        self._beat = redis.register_script(_BEAT)
 
     # -- registration ------------------------------------------------------
-    def heartbeat(self, name: str, record: dict, ttl: int) -> None:
-        with self.redis.pipeline() as pipe:
-            pipe.set(keys.host(name), json.dumps(record), ex=ttl)
-            pipe.sadd(keys.HOSTS, name)
-            pipe.execute()
+    def heartbeat(self, name: str, record: dict, ttl: float) -> Optional[dict]:
+        """Renew the registration (for ``ttl`` seconds) unless another instance holds the
+        name (``record["instance"]`` against the live record's); that one's record if so."""
+        held = self._beat(keys=[keys.host(name), keys.HOSTS, keys.SPAWNERS],
+                          args=[name, json.dumps(record), int(ttl * 1000),
+                                record.get("instance") or ""])
+        return json.loads(held) if held else None
+
+    def claim(self, name: str, record: dict, ttl: float) -> Optional[dict]:
+        """Register as ``name`` at start; the live holder's record if another spawner holds
+        it (see _CLAIM). ``record`` carries ``instance``, ``hostname`` and ``workdir``."""
+        held = self._claim(keys=[keys.host(name), keys.HOSTS, keys.SPAWNERS],
+                           args=[name, json.dumps(record), int(ttl * 1000), record["instance"],
+                                 record["hostname"], record["workdir"]])
+        return json.loads(held) if held else None
+
+    def get(self, name: str) -> Optional[dict]:
+        """The live registration of ``name`` (None once its heartbeat expired)."""
+        raw = self.redis.get(keys.host(name))
+        return json.loads(raw) if raw else None
 
     def list(self) -> list:
         """Every host whose heartbeat is current, with each GPU's holder."""
@@ -63,10 +116,14 @@ class HostStore:
             hosts.append(record)
         return hosts
 
-    def deregister(self, name: str) -> None:
+    def deregister(self, name: str, forget: bool = True) -> None:
+        """A clean stop. ``forget``: nothing of it is left running (else the registry keeps
+        it, so its leftovers are settled if it does not come back)."""
         with self.redis.pipeline() as pipe:
             pipe.delete(keys.host(name))
             pipe.srem(keys.HOSTS, name)
+            if forget:
+                pipe.hdel(keys.SPAWNERS, name)
             pipe.execute()
 
     # -- GPU allocation ----------------------------------------------------

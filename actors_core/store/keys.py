@@ -62,7 +62,8 @@ def execution(execution_id: str) -> str:
 
 
 def message(execution_id: str) -> str:
-    """String: the raw message body, kept until the execution has read it."""
+    """String: the raw message body; it expires with the logs (``log_ex`` after the
+    execution ends), so a finished execution can be re-run until then."""
     return f"{PREFIX}execution:{execution_id}:message"
 
 
@@ -102,6 +103,14 @@ def host(name: str) -> str:
 
 
 HOSTS = f"{PREFIX}hosts"  # set of spawner names that have registered
+
+
+SPAWNERS = f"{PREFIX}spawners"  # hash: spawner name -> its last heartbeat record (no expiry)
+
+
+def host_takeover(name: str) -> str:
+    """String with expiry: the live spawner settling a lost spawner's executions."""
+    return f"{PREFIX}host:{name}:takeover"
 
 
 def host_gpus_free(name: str) -> str:
@@ -212,6 +221,9 @@ def tenant_executions_by_time(tenant: str) -> str:
 
 
 EXECUTIONS_BY_EXIT_CODE = f"{PREFIX}executions:exit-code"  # sorted set: finished id -> exit code
+
+
+RETRIES_DUE = f"{PREFIX}retries:due"  # sorted set: ended execution id -> epoch its retry is due
 
 
 def search_scratch(token: str) -> str:

@@ -287,4 +287,6 @@ def _above(bound) -> str:
     return "+inf" if text == "+inf" else f"({text}"
 
 
-EXECUTION_SEARCH_FIELDS = EXECUTION_FIELDS + ("gpus", "gpu_stats")
+EXECUTION_SEARCH_FIELDS = EXECUTION_FIELDS + ("gpus", "gpu_stats", "retry_of",
+                                              "retry_number", "retries", "retries_exhausted",
+                                              "retry_due", "rerun_of", "reruns")

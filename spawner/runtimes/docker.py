@@ -144,9 +144,18 @@ class DockerRuntime(Runtime):
         return {"image_id": image_id, "image_digest": digests[0] if digests else image_id}
 
     def labelled(self, spawner: str) -> list:
-        containers = self.client.containers.list(
-            all=True, filters={"label": f"{LABEL_SPAWNER}={spawner}"})
-        return [DockerHandle(self.client, c) for c in containers]
+        """Listed sparse, then inspected one by one: a container removed between the listing
+        and its inspection (by an earlier process of the spawner, by an operator) is skipped
+        instead of failing the whole reconciliation with NotFound."""
+        handles = []
+        for sparse in self.client.containers.list(
+                all=True, sparse=True, filters={"label": f"{LABEL_SPAWNER}={spawner}"}):
+            try:
+                container = self.client.containers.get(sparse.id)
+            except NotFound:
+                continue
+            handles.append(DockerHandle(self.client, container))
+        return handles
 
 
 class DockerHandle(Handle):

@@ -112,6 +112,21 @@ def test_send_json_and_binary_messages(dev, echo, tmp_path):
     assert f"sha256 {digest}" in from_stdin.stdout
 
 
+def test_rerun_repeats_a_binary_message_with_its_variables(dev, echo, tmp_path):
+    data = bytes(range(256)) * 8
+    blob = tmp_path / "rerun.bin"
+    blob.write_bytes(data)
+    first = dev.cli("send", echo, "--binary", blob, "--env", "ECHO_EXIT_CODE=3",
+                    "-q").stdout.strip()
+    dev.wait_for_status(echo, first, ("COMPLETE", "ERROR"))
+    again = dev.cli("rerun", echo, first, "--wait", check=False)
+    assert again.returncode == 3, again.stderr  # the query variable came along
+    assert f"sha256 {hashlib.sha256(data).hexdigest()}" in again.stdout
+    rerun_id = dev.cli("rerun", echo, first, "-q").stdout.strip()
+    assert dev.cli_json("execution", echo, rerun_id)["rerun_of"] == first
+    assert rerun_id in dev.cli_json("execution", echo, first)["reruns"]
+
+
 def test_send_then_logs_execution_and_executions(dev, echo):
     execution_id = dev.cli("send", echo, "later", "-q").stdout.strip()
     execution = dev.wait_for_status(echo, execution_id, ("COMPLETE", "ERROR"))

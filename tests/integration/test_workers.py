@@ -152,7 +152,10 @@ def test_admin_summaries(admin, client):
 
 def test_a_dead_spawners_worker_is_dropped_and_comes_back_with_it(admin, environment, platform_dir):
     queue = f"lost-{uuid.uuid4().hex[:6]}"
-    first = _spawner(environment, platform_dir, queue, slots=1)
+    # Its heartbeat lasts 2 minutes: no live spawner takes it for lost (and settles its
+    # execution, tests/chaos) before its slot lease (30 s) has expired and it came back.
+    slow = {"ACTORS_HOST_LOST_SECONDS": 120}
+    first = _spawner(environment, platform_dir, queue, slots=1, **slow)
     other = restarted = None
     try:
         actor = admin.create_actor(SLEEP, queue=queue, max_workers=1)
@@ -166,7 +169,7 @@ def test_a_dead_spawners_worker_is_dropped_and_comes_back_with_it(admin, environ
         _wait_for(lambda: admin.result(admin.get(workers_path)) == [], 60, "the lost worker dropped")
         assert admin.execution(actor["id"], execution_id)["status"] == "RUNNING"
 
-        restarted = _spawner(environment, platform_dir, queue, slots=1)  # same name: reconciles
+        restarted = _spawner(environment, platform_dir, queue, slots=1, **slow)  # reconciles
         worker = _wait_for(lambda: next(iter(admin.result(admin.get(workers_path))), None), 30,
                            "the worker re-attached")
         assert worker["host"] == first.name and worker["execution_id"] == execution_id
