@@ -173,7 +173,11 @@ OPERATIONS = {
     "messages.count_messages": Operation(records.MessageCount),
     "messages.purge_messages": Operation(records.MessagesPurged),
     # executions
-    "executions.list_executions": Operation(records.ExecutionList),
+    "executions.list_executions": Operation(records.ExecutionList, query=(_query(
+        "retries_exhausted", {"type": "string", "enum": ["true", "false"]},
+        "true: only executions that failed with no retry left (the dead letters)."),)),
+    "rerun.rerun_execution": Operation(records.Rerun, errors=(401, 403, 404, 409, 410),
+                                       body_required=False),
     "executions.get_execution": Operation(records.ExecutionView),
     "executions.stop_execution": Operation(records.ExecutionRecord),
     "executions.get_logs": Operation(records.Logs, answers={"200": {

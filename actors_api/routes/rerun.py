@@ -20,7 +20,7 @@ from ..errors import APIError, NotFound, ok
 bp = Blueprint("rerun", __name__)
 
 
-@bp.post("/actors/<actor_id>/executions/<execution_id>/rerun")
+@bp.post("/actors/<actor:actor_id>/executions/<execution_id>/rerun")
 def rerun_execution(actor_id, execution_id):
     store = get_store()
     actor = load_actor(store, actor_id, EXECUTE)

@@ -68,6 +68,10 @@ class ActorRecord(Schema):
     webhook = fields.String(allow_none=True)
     cron_schedule = fields.String(allow_none=True)
     cron_on = fields.Boolean()
+    max_retries = fields.Integer(metadata={"description": "Tries after a platform ERROR."})
+    retry_backoff = fields.Float(metadata={"description": "Seconds before the first retry; "
+                                                          "doubles for each next one."})
+    retry_on_exit_code = fields.Boolean(metadata={"description": "Also retry a non-zero exit."})
     cron_next_ex = fields.String(allow_none=True, metadata={
         "description": "The next cron firing, ISO 8601 UTC, or null."})
     revision = fields.Integer(metadata={"description": "Bumped by each new image."})
@@ -133,6 +137,13 @@ class ExecutionRecord(Schema):
         "description": "Collection stopped at ACTORS_OUTPUT_MAX_BYTES; the list is what was kept."})
     outputs_message = fields.String()
     outputs_expire_time = _time("When the outputs are deleted (the actor's log_ex).")
+    retry_of = fields.String(metadata={"description": "The first execution this retries."})
+    retry_number = fields.Integer()
+    retries = fields.List(fields.String(), metadata={"description": "Its retries, in order."})
+    retry_due = _time("When its retry is created.")
+    retries_exhausted = fields.Boolean(metadata={"description": "Failed, and no retry is left."})
+    rerun_of = fields.String(metadata={"description": "The execution this re-runs by hand."})
+    reruns = fields.List(fields.String())
 
 
 class ExecutionView(ExecutionRecord):
@@ -210,6 +221,12 @@ class MessageAccepted(Schema):
 
 class ExecutionId(Schema):
     execution_id = fields.String()
+
+
+class Rerun(Schema):
+    execution_id = fields.String()
+    rerun_of = fields.String()
+    _links = fields.Nested(_links("Rerun", "self", "rerun_of", "owner"))
 
 
 class MessageCount(Schema):
