@@ -13,7 +13,7 @@ from ..auth import (READ, UPDATE, check_privileged_fields, current_identity, loa
                     require_token)
 from ..context import get_config, get_store, request_fields
 from ..errors import APIError, Forbidden, ok
-from ..schemas import load_or_400
+from ..schemas import add_note, load_or_400
 from ..schemas.actor import ActorSchema, ActorUpdateSchema, with_defaults
 from .events import check_link
 
@@ -76,26 +76,34 @@ def with_queue_status(store, actors: list) -> list:
 
 @bp.put("/actors/<actor_id>")
 def replace_actor(actor_id):
-    """PUT takes the full description: fields left out go back to their defaults."""
+    """PUT takes the full description: fields left out go back to their defaults, except
+    ``name``, which only registration sets (as in Abaco, whose PUT parser has no ``name``):
+    a PUT without one keeps it, and one with another name keeps it too and says so.
+    A new ``image``, or ``force=true``, checks the image again and bumps ``revision``."""
     store = get_store()
     current = load_actor(store, actor_id, UPDATE)
     actor_id = current["id"]  # the URL may have named it by an alias
     loaded = load_or_400(ActorUpdateSchema(), request_fields(), "actor description")
     force = loaded.pop("force", False)
+    sent_name = loaded.pop("name", current.get("name"))
+    if sent_name != current.get("name"):
+        add_note(f"'name' cannot be changed by a PUT; it stays {current.get('name')!r} "
+                 "(register a new actor for another name).")
     check_privileged_fields(current_identity(), loaded, current)
     actor = with_defaults(loaded)
+    actor["name"] = current.get("name")
     if not current["stateless"] and actor["stateless"]:
-        raise APIError("A stateful actor cannot be switched to stateless.")
+        raise APIError("Invalid actor description: an actor that was not stateless cannot be "
+                       "updated to be stateless. A stateful actor keeps its state.")
     if actor["link"] != current.get("link"):
         check_link(store, actor_id, actor["link"])
     actor["cron_next_ex"] = next_ex_for(actor, current)
-    image_changed = actor["image"] != current["image"]
-    if image_changed:
-        actor["revision"] = current["revision"] + 1
-    if image_changed or force:
-        actor.update(status=str(ActorStatus.SUBMITTED), status_message="")
+    recheck = force or actor["image"] != current["image"]
+    if recheck:
+        actor.update(status=str(ActorStatus.SUBMITTED), status_message="",
+                     revision=current["revision"] + 1)
     record = store.actors.update(actor_id, **actor)
-    if image_changed or force:
+    if recheck:
         store.work.enqueue_image_check(actor_id, dispatch_queue(record))
     return ok(record, "Actor updated successfully.")
 

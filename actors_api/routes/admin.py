@@ -54,7 +54,7 @@ def workers_summary():
                           "minimum": minimum, "max_workers": worker_capacity(actor, config)})
     result = {"total_workers": len(workers), **_count_by_status(workers, WorkerStatus),
               "actors": per_actor, "workers": workers}
-    return ok(result, "Workers summary retrieved successfully.")
+    return ok(result, "Workers retrieved successfully.")
 
 
 @bp.get("/actors/admin/executions")
@@ -76,7 +76,7 @@ def executions_summary():
     counts = {str(s): sum(a[str(s)] for a in per_actor) for s in ExecutionStatus}
     result = {"executions": sum(a["executions"] for a in per_actor), **counts, **overall,
               "actors": per_actor}
-    return ok(result, "Executions summary retrieved successfully.")
+    return ok(result, "Executions retrieved successfully.")
 
 
 @bp.get("/actors/utilization")
@@ -111,7 +111,7 @@ def utilization():
         "queued_messages": sum(a["queued_messages"] for a in actors),
         "hosts": hosts, "actors": actors,
     }
-    return ok(result, "Utilization retrieved successfully.")
+    return ok(result, "Abaco utilization returned successfully.")
 
 
 def _count_by_status(records: list, statuses) -> dict:

@@ -14,6 +14,8 @@ from ..context import get_store
 from ..errors import APIError, Forbidden, ok
 
 bp = Blueprint("events", __name__)
+INVALID_LINK = ("Invalid link parameter. The link must be a valid actor id or alias for which "
+                "you have EXECUTE permission.")  # Abaco's words
 MAX_LINK_HOPS = 32  # a chain of links longer than this is refused as if it were a cycle
 
 
@@ -34,11 +36,13 @@ def check_link(store, actor_id: str, link) -> None:
     identity = current_identity()
     target = store.find_actor(identity.tenant, link)
     if target is None:
-        raise APIError(f"Invalid actor description: link: no actor with id or alias {link!r}.")
+        raise APIError(f"{INVALID_LINK} There is no actor with id or alias {link!r}.")
     have = actor_level(store, identity, target)
     if have < PermissionLevel.EXECUTE:
-        raise Forbidden(f"Permission denied: linking to {link!r} needs EXECUTE on it; you have "
+        raise Forbidden(f"{INVALID_LINK} Linking to {link!r} needs EXECUTE on it; you have "
                         f"{have.name if have > PermissionLevel.NONE else 'no permission on it'}.")
+    if target["id"] == actor_id:
+        raise APIError("Invalid link parameter. An actor cannot link to itself. That would be a cycle of one.")
     chain, current = [actor_id, target["id"]], target
     while current is not None and current["id"] != actor_id:
         if len(chain) > MAX_LINK_HOPS:
@@ -49,5 +53,5 @@ def check_link(store, actor_id: str, link) -> None:
         if current is not None:
             chain.append(current["id"])
     if current is not None:
-        raise APIError("Invalid actor description: link: this would make a cycle of links: "
-                       f"{' -> '.join(chain)}.")
+        raise APIError("Error: this update would result in a cycle of linked actors. The links "
+                       f"would run {' -> '.join(chain)}.")

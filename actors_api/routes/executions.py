@@ -17,7 +17,8 @@ SUMMARY_FIELDS = ("id", "status", "message_received_time", "start_time", "finish
 def load_execution(store, actor_id: str, execution_id: str) -> dict:
     execution = store.executions.get(execution_id, actor_id=actor_id)
     if execution is None:
-        raise NotFound(f"No execution {execution_id!r} for actor {actor_id!r}.")
+        raise NotFound(f"No executions found with actor id of {actor_id} and execution id "
+                       f"of {execution_id}.")
     return execution
 
 
@@ -59,10 +60,12 @@ def stop_execution(actor_id, execution_id):
     if status is ExecutionStatus.SUBMITTED and store.executions.cancel(actor_id, execution_id):
         message = "Execution cancelled before it started."
     elif status.finished:
-        message = f"Execution already finished ({status}); nothing to stop."
+        message = (f"Cannot force quit an execution not in RUNNING status. Execution was found "
+                   f"in status: {status}. It already finished; nothing to stop.")
     else:
         store.executions.request_kill(execution_id)
-        message = "Force-quit requested; the execution's container is being stopped."
+        message = (f"Issued force quit command for execution {execution_id}. Its container is "
+                   "being stopped.")
     return ok(store.executions.get(execution_id), message)
 
 

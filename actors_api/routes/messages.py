@@ -84,7 +84,8 @@ def purge_messages(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, UPDATE)
     cancelled = store.executions.purge(actor["id"])
-    return ok({"messages": 0, "cancelled": cancelled}, f"Purged {cancelled} queued messages.")
+    return ok({"msg": "Actor mailbox purged.", "messages": 0, "cancelled": cancelled},
+              f"Actor mailbox purged. {cancelled} queued messages were cancelled.")
 
 
 def synchronous_answer(store, actor_id: str, execution_id: str):

@@ -68,7 +68,7 @@ def search(kind):
                       "record_limit": query.limit, "count_returned": len(page)},
         "search": page,
     }
-    return ok(result, f"Search of {kind} completed successfully.")
+    return ok(result, "Search completed successfully.")
 
 
 def _workers(store, actor_ids: set, query) -> list:

@@ -13,8 +13,8 @@ bp = Blueprint("state", __name__)
 def _stateful_actor(store, actor_id: str, level) -> dict:
     actor = load_actor(store, actor_id, level)
     if actor["stateless"]:
-        raise APIError(f"Actor {actor_id!r} is stateless; only actors registered with "
-                       "stateless=false keep state.")
+        raise APIError(f"actor is stateless. Actor {actor_id!r} keeps no state; only actors "
+                       "registered with stateless=false do.")
     return actor
 
 
@@ -31,6 +31,7 @@ def set_state(actor_id):
     actor = _stateful_actor(store, actor_id, UPDATE)
     value = request.get_json(force=True, silent=True)
     if value is None and request.get_data().strip() not in (b"null",):
-        raise APIError("The state must be a JSON value sent as the request body.")
+        raise APIError("Invalid actor state description: state must be JSON serializable. "
+                       "Send a JSON value as the request body.")
     store.actors.set_state(actor["id"], value)
-    return ok({"state": value}, "Actor state updated successfully.")
+    return ok({"state": value}, "State updated successfully.")

@@ -53,14 +53,14 @@ def delete_worker(actor_id, worker_id):
     actor = load_actor(store, actor_id, UPDATE)
     outcome = store.workers.request_stop(actor["id"], worker_id)
     if outcome is None:
-        raise NotFound(f"No worker {worker_id!r} for actor {actor['id']!r}.")
+        raise NotFound(f"Worker not found. Actor {actor['id']!r} has no worker {worker_id!r}.")
     if outcome == "stopping":
-        return ok(None, "Worker will stop after its current execution.")
-    return ok(None, "Worker deleted successfully.")
+        return ok(None, "Worker scheduled to be stopped. It stops after its current execution.")
+    return ok(None, "Worker scheduled to be stopped. It was idle and is gone.")
 
 
 def _load_worker(store, actor_id: str, worker_id: str) -> dict:
     worker = store.workers.get(actor_id, worker_id)
     if worker is None:
-        raise NotFound(f"No worker {worker_id!r} for actor {actor_id!r}.")
+        raise NotFound(f"Worker not found. Actor {actor_id!r} has no worker {worker_id!r}.")
     return worker

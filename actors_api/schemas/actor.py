@@ -127,8 +127,8 @@ class ActorSchema(Schema):
     @validates_schema
     def stateful_has_one_worker(self, data, **kwargs):
         if data.get("stateless") is False and data.get("max_workers") not in (None, 1):
-            raise ValidationError("A stateful actor (stateless=false) runs one worker; "
-                                  "do not set max_workers.", "max_workers")
+            raise ValidationError("stateful actors can only have 1 worker. Do not set "
+                                  "max_workers on a stateful actor (stateless=false).")
 
 
 class ActorUpdateSchema(ActorSchema):

@@ -1,0 +1,152 @@
+"""Abaco clients work unchanged: what they send, and the words they match on in answers."""
+from __future__ import annotations
+
+import pytest
+
+from .conftest import bearer
+
+
+def _create(http, headers, **fields):
+    response = http.post("/actors", data={"image": "actors/echo", **fields}, headers=headers)
+    assert response.status_code == 200, response.json
+    return response.json["result"]
+
+
+# -- PUT /actors/{id} ------------------------------------------------------------------
+def test_a_put_without_name_keeps_the_name(http, alice):
+    actor = _create(http, alice, name="finder", description="old")
+    replaced = http.put(f"/actors/{actor['id']}", data={"image": "actors/echo"}, headers=alice)
+    assert replaced.status_code == 200
+    assert replaced.json["result"]["name"] == "finder"
+    assert replaced.json["result"]["description"] == ""  # other fields return to defaults
+    assert http.get(f"/actors/{actor['id']}", headers=alice).json["result"]["name"] == "finder"
+
+
+def test_a_put_with_another_name_keeps_the_name_and_says_so(http, alice):
+    actor = _create(http, alice, name="finder")
+    replaced = http.put(f"/actors/{actor['id']}", json={"image": "actors/echo", "name": "other"},
+                        headers=alice)
+    assert replaced.status_code == 200 and replaced.json["result"]["name"] == "finder"
+    message = replaced.json["message"]
+    assert message.startswith("Actor updated successfully.")
+    assert "'name' cannot be changed by a PUT" in message and "'finder'" in message
+    same = http.put(f"/actors/{actor['id']}", json={"image": "actors/echo", "name": "finder"},
+                    headers=alice)
+    assert same.json["message"] == "Actor updated successfully."
+
+
+def test_force_on_put_checks_the_image_again_and_bumps_the_revision(http, alice, store):
+    actor = _create(http, alice)
+    store.actors.set_status(actor["id"], "READY")
+    unchanged = http.put(f"/actors/{actor['id']}", data={"image": "actors/echo"}, headers=alice)
+    assert unchanged.json["result"]["revision"] == 1
+    assert unchanged.json["result"]["status"] == "READY"
+    forced = http.put(f"/actors/{actor['id']}", data={"image": "actors/echo", "force": "true"},
+                      headers=alice).json["result"]
+    assert forced["revision"] == 2 and forced["status"] == "SUBMITTED"
+    assert "force" not in forced
+    new_image = http.put(f"/actors/{actor['id']}", data={"image": "actors/other"},
+                         headers=alice).json["result"]
+    assert new_image["revision"] == 3
+
+
+# -- fields of other resources, and typos ----------------------------------------------
+def test_a_field_of_another_resource_is_ignored_and_the_message_says_so(http, alice):
+    actor = _create(http, alice)
+    config = http.post("/actors/configs", headers=alice, data={
+        "name": "shared", "value": "v", "actors": actor["id"], "image": "actors/echo"})
+    assert config.status_code == 200, config.json
+    message = config.json["message"]
+    assert message.startswith("Actor config created successfully.")
+    assert "Ignored 'image' (a field of actors)" in message
+    assert "image" not in config.json["result"]
+
+
+def test_a_record_sent_back_as_read_is_accepted(http, alice):
+    """Read-modify-write: the server's own fields (id, owner, _links...) are ignored."""
+    actor = http.get(f"/actors/{_create(http, alice)['id']}", headers=alice).json["result"]
+    actor["description"] = "changed"
+    response = http.put(f"/actors/{actor['id']}", json=actor, headers=alice)
+    assert response.status_code == 200, response.json
+    assert response.json["result"]["description"] == "changed"
+    assert "'owner' (set by the server)" in response.json["message"]
+
+
+def test_a_field_no_resource_has_is_a_400_naming_the_nearest(http, alice):
+    response = http.post("/actors", data={"image": "x", "stateles": "false"}, headers=alice)
+    assert response.status_code == 400
+    message = response.json["message"]
+    assert "'stateles'" in message and "did you mean 'stateless'?" in message
+    response = http.post("/actors", json={"image": "x", "zzzz": 1}, headers=alice)
+    assert response.status_code == 400 and "unknown field 'zzzz'" in response.json["message"]
+
+
+# -- Abaco's words -----------------------------------------------------------------------
+def test_stateful_actors_can_only_have_one_worker(http, config):
+    admin = bearer(config, "root", roles=("admin",))
+    response = http.post("/actors", json={"image": "x", "stateless": False, "max_workers": 3},
+                         headers=admin)
+    assert response.status_code == 400
+    assert response.json["message"].startswith(
+        "Invalid actor description: stateful actors can only have 1 worker.")
+
+
+def test_force_quit_message(http, alice, store):
+    actor = _create(http, alice)
+    sent = http.post(f"/actors/{actor['id']}/messages", data={"message": "m"}, headers=alice)
+    execution_id = sent.json["result"]["execution_id"]
+    assert store.executions.claim_next(actor["id"], "host", f"{actor['id']}-1") == execution_id
+    response = http.delete(f"/actors/{actor['id']}/executions/{execution_id}", headers=alice)
+    assert response.json["message"].startswith(
+        f"Issued force quit command for execution {execution_id}.")
+
+
+def test_cycle_of_links_message(http, alice):
+    b = _create(http, alice)
+    a = _create(http, alice, link=b["id"])
+    response = http.put(f"/actors/{b['id']}", json={"image": "x/y", "link": a["id"]},
+                        headers=alice)
+    assert response.status_code == 400
+    assert response.json["message"].startswith(
+        "Error: this update would result in a cycle of linked actors.")
+    self_link = http.put(f"/actors/{b['id']}", json={"image": "x/y", "link": b["id"]},
+                         headers=alice)
+    assert self_link.json["message"].startswith(
+        "Invalid link parameter. An actor cannot link to itself.")
+
+
+@pytest.mark.parametrize("method, path, begins", [
+    ("get", "/actors/nope", "No actor found with identifier: nope."),
+    ("get", "/actors/aliases/nope", "No alias found: nope."),
+    ("get", "/actors/configs/nope", "No config found: nope."),
+])
+def test_not_found_messages(http, alice, method, path, begins):
+    response = getattr(http, method)(path, headers=alice)
+    assert response.status_code == 404 and response.json["message"].startswith(begins)
+
+
+def test_permission_and_privilege_messages(http, alice, config):
+    actor = _create(http, alice)
+    bob = bearer(config, "bob")
+    response = http.get(f"/actors/{actor['id']}", headers=bob)
+    assert response.status_code == 403
+    assert response.json["message"].startswith(
+        "Not authorized -- you do not have access to this actor.")
+    response = http.post("/actors", data={"image": "x", "max_workers": "3"}, headers=alice)
+    assert response.status_code == 403 and response.json["message"].startswith(
+        "Not authorized -- only admins and privileged users can set max workers.")
+
+
+def test_other_messages_begin_with_abacos(http, alice):
+    stateless = _create(http, alice)
+    response = http.get(f"/actors/{stateless['id']}/state", headers=alice)
+    assert response.json["message"].startswith("actor is stateless.")
+    purged = http.delete(f"/actors/{stateless['id']}/messages", headers=alice).json
+    assert purged["result"]["msg"] == "Actor mailbox purged."
+    alias = http.post("/actors/aliases", json={"alias": "al", "actor_id": stateless["id"]},
+                      headers=alice)
+    assert alias.json["message"] == "Actor alias created successfully."
+    renamed = http.put("/actors/aliases/al", json={"alias": "other", "actor_id": stateless["id"]},
+                       headers=alice)
+    assert renamed.status_code == 400 and renamed.json["message"].startswith(
+        "Invalid alias update description. The alias itself cannot be updated in a PUT request.")
