@@ -6,7 +6,7 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from actors_core.cron import CronError, parse as parse_cron
+from actors_core.cron import CronError, normalize as normalize_cron, parse as parse_cron
 
 MEM_LIMIT = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -86,7 +86,7 @@ class CronScheduleField(fields.String):
             parse_cron(text)
         except CronError as error:
             raise ValidationError(str(error))
-        return text.strip()
+        return normalize_cron(text)
 
 
 class WebhookUrl(fields.Url):
