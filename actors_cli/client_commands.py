@@ -345,6 +345,9 @@ def update(actor_id, image, name, description, env, queue, max_workers, mem_limi
                     max_workers=max_workers, mem_limit=mem_limit, max_cpus=max_cpus, gpus=gpus,
                     gpu_memory_min=gpu_memory_min, hints=list(hints), log_ex=log_ex,
                     token=give_token, privileged=privileged, use_container_uid=use_container_uid)
+    if name is not None:
+        raise click.UsageError("--name: an actor's name is set when it is registered; a PUT "
+                               "cannot change it (as in Abaco). Create a new actor instead.")
     if stateful:
         fields["stateless"] = False
     if not fields and not env and not force:

@@ -15,6 +15,7 @@ from ..context import get_config, get_store, request_fields
 from ..errors import APIError, Forbidden, ok
 from ..schemas import add_note, load_or_400
 from ..schemas.actor import ActorSchema, ActorUpdateSchema, with_defaults
+from .. import views
 from .events import check_link
 
 bp = Blueprint("actors", __name__)
@@ -33,7 +34,8 @@ def list_actors():
                | store.permissions.granted("actor", identity.tenant, identity.username))
     if identity.actor_scope:
         ids &= {identity.actor_scope}
-    return ok(with_queue_status(store, store.actors.list(ids)), "Actors retrieved successfully.")
+    return ok([views.actor(a) for a in with_queue_status(store, store.actors.list(ids))],
+              "Actors retrieved successfully.")
 
 
 @bp.post("/actors")
@@ -53,14 +55,14 @@ def register_actor():
     store.permissions.grant("actor", identity.tenant, record["id"], identity.username,
                             PermissionLevel.UPDATE)
     store.work.enqueue_image_check(record["id"], dispatch_queue(record))
-    return ok(record, "Actor created successfully.")
+    return ok(views.actor(record), "Actor created successfully.")
 
 
 @bp.get("/actors/<actor_id>")
 def get_actor(actor_id):
     store = get_store()
     actor = with_queue_status(store, [load_actor(store, actor_id, READ)])[0]
-    return ok(actor, "Actor retrieved successfully.")
+    return ok(views.actor(actor), "Actor retrieved successfully.")
 
 
 def with_queue_status(store, actors: list) -> list:
@@ -105,7 +107,7 @@ def replace_actor(actor_id):
     record = store.actors.update(actor_id, **actor)
     if recheck:
         store.work.enqueue_image_check(actor_id, dispatch_queue(record))
-    return ok(record, "Actor updated successfully.")
+    return ok(views.actor(record), "Actor updated successfully.")
 
 
 @bp.delete("/actors/<actor_id>")

@@ -8,6 +8,7 @@ from actors_core.scheduling import worker_capacity
 from actors_core.store.workers import WorkerStatus
 
 from ..auth import current_identity, require_token
+from .. import views
 from ..context import get_config, get_store
 from ..errors import Forbidden, ok
 
@@ -48,7 +49,7 @@ def workers_summary():
         minimum = store.workers.minimum(actor["id"])
         if not records and not minimum:
             continue
-        workers.extend(records)
+        workers.extend(views.worker(w, actor, tenant) for w in records)
         per_actor.append({"actor_id": actor["id"], "workers": len(records),
                           **_count_by_status(records, WorkerStatus),
                           "minimum": minimum, "max_workers": worker_capacity(actor, config)})

@@ -6,7 +6,8 @@ from flask import Blueprint, Response
 from actors_core.enums import ExecutionStatus
 
 from ..auth import READ, UPDATE, load_actor
-from ..context import get_config, get_store, links
+from .. import views
+from ..context import get_config, get_store
 from ..errors import NotFound, ok
 
 bp = Blueprint("executions", __name__)
@@ -34,7 +35,7 @@ def list_executions(actor_id):
         "ids": [e["id"] for e in executions],
         "executions": [{k: e.get(k) for k in SUMMARY_FIELDS} for e in executions],
     }
-    return ok(result, "Actor executions retrieved successfully.")
+    return ok(views.executions_summary(result, actor), "Actor executions retrieved successfully.")
 
 
 @bp.get("/actors/<actor_id>/executions/<execution_id>")
@@ -43,11 +44,7 @@ def get_execution(actor_id, execution_id):
     actor = load_actor(store, actor_id, READ)
     actor_id = actor["id"]
     execution = load_execution(store, actor_id, execution_id)
-    execution["_links"] = links(
-        ("self", f"/actors/{actor_id}/executions/{execution_id}"),
-        ("logs", f"/actors/{actor_id}/executions/{execution_id}/logs"),
-        ("owner", f"/profiles/{actor['owner']}"))
-    return ok(execution, "Actor execution retrieved successfully.")
+    return ok(views.execution(execution, actor_id), "Actor execution retrieved successfully.")
 
 
 @bp.delete("/actors/<actor_id>/executions/<execution_id>")
@@ -66,7 +63,7 @@ def stop_execution(actor_id, execution_id):
         store.executions.request_kill(execution_id)
         message = (f"Issued force quit command for execution {execution_id}. Its container is "
                    "being stopped.")
-    return ok(store.executions.get(execution_id), message)
+    return ok(views.execution(store.executions.get(execution_id), actor_id), message)
 
 
 @bp.get("/actors/<actor_id>/executions/<execution_id>/logs")
@@ -75,12 +72,8 @@ def get_logs(actor_id, execution_id):
     actor = load_actor(store, actor_id, READ)
     actor_id = actor["id"]
     load_execution(store, actor_id, execution_id)
-    result = {
-        "logs": store.logs.get(execution_id),
-        "_links": links(("self", f"/actors/{actor_id}/executions/{execution_id}/logs"),
-                        ("execution", f"/actors/{actor_id}/executions/{execution_id}"),
-                        ("owner", f"/profiles/{actor['owner']}")),
-    }
+    result = views.logs({"logs": store.logs.get(execution_id)}, actor_id, execution_id,
+                        actor["owner"])
     return ok(result, "Logs retrieved successfully.")
 
 

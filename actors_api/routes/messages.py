@@ -10,6 +10,7 @@ from actors_core.ids import new_id
 
 from ..auth import EXECUTE, READ, UPDATE, current_identity, load_actor
 from ..context import get_config, get_store, links
+from .. import views
 from ..errors import APIError, envelope, ok
 
 bp = Blueprint("messages", __name__)
@@ -75,7 +76,7 @@ def send_message(actor_id):
 def count_messages(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ)
-    return ok({"messages": store.executions.queued_count(actor["id"])},
+    return ok(views.messages({"messages": store.executions.queued_count(actor["id"])}, actor),
               "The request was successful")
 
 
@@ -84,7 +85,8 @@ def purge_messages(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, UPDATE)
     cancelled = store.executions.purge(actor["id"])
-    return ok({"msg": "Actor mailbox purged.", "messages": 0, "cancelled": cancelled},
+    return ok(views.messages({"msg": "Actor mailbox purged.", "messages": 0,
+                              "cancelled": cancelled}, actor),
               f"Actor mailbox purged. {cancelled} queued messages were cancelled.")
 
 

@@ -5,7 +5,8 @@ from flask import Blueprint, request
 
 from actors_core import scheduling
 
-from ..auth import READ, UPDATE, load_actor
+from .. import views
+from ..auth import READ, UPDATE, current_identity, load_actor
 from ..context import get_config, get_store, request_fields
 from ..errors import APIError, NotFound, ok
 
@@ -16,7 +17,7 @@ bp = Blueprint("workers", __name__)
 def list_workers(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ)
-    return ok(store.workers.list_for_actor(actor["id"]), "Workers retrieved successfully.")
+    return ok(_shown(store, actor), "Workers retrieved successfully.")
 
 
 @bp.post("/actors/<actor_id>/workers")
@@ -36,14 +37,15 @@ def ensure_workers(actor_id):
     if kept < num:
         message += (f" The actor may have at most {kept} "
                     f"({'a stateful actor has one' if not actor['stateless'] else 'max_workers'}).")
-    return ok(store.workers.list_for_actor(actor["id"]), message)
+    return ok(_shown(store, actor), message)
 
 
 @bp.get("/actors/<actor_id>/workers/<worker_id>")
 def get_worker(actor_id, worker_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ)
-    return ok(_load_worker(store, actor["id"], worker_id), "Worker retrieved successfully.")
+    return ok(views.worker(_load_worker(store, actor["id"], worker_id), actor,
+                           current_identity().tenant), "Worker retrieved successfully.")
 
 
 @bp.delete("/actors/<actor_id>/workers/<worker_id>")
@@ -57,6 +59,11 @@ def delete_worker(actor_id, worker_id):
     if outcome == "stopping":
         return ok(None, "Worker scheduled to be stopped. It stops after its current execution.")
     return ok(None, "Worker scheduled to be stopped. It was idle and is gone.")
+
+
+def _shown(store, actor: dict) -> list:
+    tenant = current_identity().tenant
+    return [views.worker(w, actor, tenant) for w in store.workers.list_for_actor(actor["id"])]
 
 
 def _load_worker(store, actor_id: str, worker_id: str) -> dict:

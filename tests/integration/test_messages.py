@@ -87,10 +87,10 @@ def test_message_queue_count_and_purge(client):
     client.wait(actor["id"], first, statuses=("RUNNING",))
     queued = [client.send(actor["id"], "1") for _ in range(2)]
 
-    assert client.result(client.get(f"/actors/{actor['id']}/messages")) == {"messages": 2}
+    assert client.result(client.get(f"/actors/{actor['id']}/messages"))["messages"] == 2
     purged = client.result(client.delete(f"/actors/{actor['id']}/messages"))
     assert purged["cancelled"] == 2
-    assert client.result(client.get(f"/actors/{actor['id']}/messages")) == {"messages": 0}
+    assert client.result(client.get(f"/actors/{actor['id']}/messages"))["messages"] == 0
     for execution_id in queued:
         execution = client.execution(actor["id"], execution_id)
         assert execution["status"] == "COMPLETE" and execution["start_time"] is None

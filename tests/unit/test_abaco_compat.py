@@ -150,3 +150,55 @@ def test_other_messages_begin_with_abacos(http, alice):
                        headers=alice)
     assert renamed.status_code == 400 and renamed.json["message"].startswith(
         "Invalid alias update description. The alias itself cannot be updated in a PUT request.")
+
+
+# -- _links ------------------------------------------------------------------------------
+def _assert_links(record, **expected_paths):
+    assert "_links" in record, record
+    for name, path in expected_paths.items():
+        assert record["_links"][name].endswith(path), (name, record["_links"])
+
+
+@pytest.mark.parametrize("ident", ["id", "alias"])
+def test_links_on_every_resource_in_every_response(http, alice, store, ident):
+    actor = _create(http, alice)
+    aid = actor["id"]
+    _assert_links(actor, self=f"/actors/{aid}", owner="/profiles/alice",
+                  executions=f"/actors/{aid}/executions")
+    http.post("/actors/aliases", json={"alias": "by-alias", "actor_id": aid}, headers=alice)
+    ref = aid if ident == "id" else "by-alias"  # links always name the actor's id
+
+    _assert_links(http.get(f"/actors/{ref}", headers=alice).json["result"], self=f"/actors/{aid}")
+    listed = http.get("/actors", headers=alice).json["result"]
+    _assert_links(listed[0], self=f"/actors/{aid}")
+    replaced = http.put(f"/actors/{ref}", data={"image": "actors/echo"}, headers=alice)
+    _assert_links(replaced.json["result"], self=f"/actors/{aid}")
+
+    sent = http.post(f"/actors/{ref}/messages", data={"message": "m"}, headers=alice).json["result"]
+    eid = sent["execution_id"]
+    _assert_links(sent, self=f"/actors/{aid}/executions/{eid}", messages=f"/actors/{aid}/messages")
+    _assert_links(http.get(f"/actors/{ref}/messages", headers=alice).json["result"],
+                  self=f"/actors/{aid}/messages", owner="/profiles/alice")
+    _assert_links(http.get(f"/actors/{ref}/executions", headers=alice).json["result"],
+                  self=f"/actors/{aid}/executions", owner="/profiles/alice")
+    _assert_links(http.get(f"/actors/{ref}/executions/{eid}", headers=alice).json["result"],
+                  self=f"/actors/{aid}/executions/{eid}", logs=f"/executions/{eid}/logs")
+    _assert_links(http.get(f"/actors/{ref}/executions/{eid}/logs", headers=alice).json["result"],
+                  self=f"/executions/{eid}/logs", execution=f"/actors/{aid}/executions/{eid}")
+    nonce = http.post(f"/actors/{ref}/nonces", data={"level": "READ"}, headers=alice).json["result"]
+    _assert_links(nonce, owner="/profiles/alice")
+    workers = http.post(f"/actors/{ref}/workers", data={"num": "1"}, headers=alice).json["result"]
+    _assert_links(workers[0], self=f"/actors/{aid}/workers/{workers[0]['id']}",
+                  actor=f"/actors/{aid}")
+    _assert_links(http.get(f"/actors/{ref}/workers", headers=alice).json["result"][0],
+                  actor=f"/actors/{aid}")
+    _assert_links(http.get(f"/actors/{ref}/workers/{workers[0]['id']}", headers=alice)
+                  .json["result"], actor=f"/actors/{aid}")
+    cancelled = http.delete(f"/actors/{ref}/executions/{eid}", headers=alice).json["result"]
+    _assert_links(cancelled, self=f"/actors/{aid}/executions/{eid}")
+    _assert_links(http.delete(f"/actors/{ref}/messages", headers=alice).json["result"],
+                  self=f"/actors/{aid}/messages")
+    for kind, path in (("actors", f"/actors/{aid}"), ("executions", f"/executions/{eid}"),
+                       ("workers", f"/workers/{workers[0]['id']}")):
+        found = http.get(f"/actors/search/{kind}", headers=alice).json["result"]["search"]
+        _assert_links(found[0], self=path)

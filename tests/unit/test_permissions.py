@@ -285,7 +285,7 @@ def test_an_alias_works_wherever_an_actor_id_does(api, alice):
     assert api.ok("GET", "/actors/my.echo-1/executions", alice)["ids"] == [sent["execution_id"]]
     execution = api.ok("GET", f"/actors/my.echo-1/executions/{sent['execution_id']}", alice)
     assert execution["actor_id"] == actor["id"]
-    assert api.ok("GET", "/actors/my.echo-1/messages", alice) == {"messages": 1}
+    assert api.ok("GET", "/actors/my.echo-1/messages", alice)["messages"] == 1
     assert api.ok("POST", "/actors/my.echo-1/state", alice, json={"s": 1}) == {"state": {"s": 1}}
     assert api.ok("GET", f"/actors/{actor['id']}/state", alice) == {"state": {"s": 1}}
     assert api.ok("GET", "/actors/my.echo-1/permissions", alice) == {"alice": "UPDATE"}
