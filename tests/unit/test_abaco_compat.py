@@ -202,3 +202,59 @@ def test_links_on_every_resource_in_every_response(http, alice, store, ident):
                        ("workers", f"/workers/{workers[0]['id']}")):
         found = http.get(f"/actors/search/{kind}", headers=alice).json["result"]["search"]
         _assert_links(found[0], self=path)
+
+
+# -- nonces --------------------------------------------------------------------------------
+def test_nonces_carry_the_roles_of_their_creator(http, config):
+    pat = bearer(config, "pat", roles=("privileged",))
+    actor = _create(http, pat)
+    nonce = http.post(f"/actors/{actor['id']}/nonces", data={"level": "EXECUTE"},
+                      headers=pat).json["result"]
+    assert nonce["roles"] == ["privileged"]
+    listed = http.get(f"/actors/{actor['id']}/nonces", headers=pat).json["result"]
+    assert listed[0]["roles"] == ["privileged"]
+    http.post("/actors/aliases", json={"alias": "pats", "actor_id": actor["id"]}, headers=pat)
+    alias_nonce = http.post("/actors/aliases/pats/nonces", data={}, headers=pat).json["result"]
+    assert alias_nonce["roles"] == ["privileged"] and "tenant" not in alias_nonce
+
+
+def test_alias_nonces_need_permission_on_the_alias_and_the_actor(http, alice, config):
+    """Security: a nonce of an alias runs its actor, so holding the alias alone is not enough."""
+    actor = _create(http, alice)
+    http.post("/actors/aliases", json={"alias": "guarded", "actor_id": actor["id"]}, headers=alice)
+    alices = http.post("/actors/aliases/guarded/nonces", data={"max_uses": "3"},
+                       headers=alice).json["result"]
+    pat = bearer(config, "pat", roles=("privileged",))
+    http.post("/actors/aliases/guarded/permissions", json={"user": "pat", "level": "UPDATE"},
+              headers=alice)
+    base = "/actors/aliases/guarded/nonces"
+    for method, path, data in (("get", base, None), ("post", base, {"level": "EXECUTE"}),
+                               ("get", f"{base}/{alices['id']}", None),
+                               ("delete", f"{base}/{alices['id']}", None)):
+        response = getattr(http, method)(path, data=data, headers=pat)
+        assert response.status_code == 403, (method, path, response.json)
+        assert response.json["message"].startswith(
+            "Not authorized -- you do not have access to this alias and actor."), response.json
+        assert response.json["result"] is None
+    assert http.get(f"/actors/{actor['id']}/nonces", headers=alice).json["result"] == []
+    assert len(http.get(base, headers=alice).json["result"]) == 1  # nothing was made or deleted
+
+    # READ on the actor: listing (READ on both) works, and shows only pat's own nonces;
+    # creating still needs UPDATE on the actor.
+    http.post(f"/actors/{actor['id']}/permissions", json={"user": "pat", "level": "READ"},
+              headers=alice)
+    assert http.get(base, headers=pat).json["result"] == []
+    refused = http.post(base, data={"level": "EXECUTE"}, headers=pat)
+    assert refused.status_code == 403 and "UPDATE" in refused.json["message"]
+    # UPDATE on both: allowed, and then pat manages every nonce of the alias
+    http.post(f"/actors/{actor['id']}/permissions", json={"user": "pat", "level": "UPDATE"},
+              headers=alice)
+    made = http.post(base, data={"level": "EXECUTE"}, headers=pat)
+    assert made.status_code == 200 and made.json["result"]["owner"] == "pat"
+    assert len(http.get(base, headers=pat).json["result"]) == 2
+    # without permission on the alias, permission on the actor is not enough either
+    bob = bearer(config, "bob")
+    http.post(f"/actors/{actor['id']}/permissions", json={"user": "bob", "level": "UPDATE"},
+              headers=alice)
+    response = http.get(base, headers=bob)
+    assert response.status_code == 403 and "alias and actor" in response.json["message"]

@@ -177,7 +177,7 @@ def test_nonce_fields_and_validation(api, alice):
         "level": "EXECUTE", "max_uses": -1, "remaining_uses": -1, "current_uses": 0,
         "owner": "alice", "description": "for the webhook", "last_use_time": None,
         "actor_id": actor["id"]}
-    assert nonce["create_time"].endswith("Z") and len(nonce["id"]) >= 20 and "roles" not in nonce
+    assert nonce["create_time"].endswith("Z") and len(nonce["id"]) >= 20 and nonce["roles"] == []
     for bad in ({"max_uses": 0}, {"max_uses": -2}, {"max_uses": "many"}, {"level": "NONE"},
                 {"level": "ROOT"}):
         response = api("POST", path, alice, json=bad)
