@@ -8,7 +8,8 @@
 * When a worker goes: :func:`worker_finished` (after a ``DELETE``),
   :func:`sweep_workers` (idle past ``ACTORS_WORKER_IDLE_SECONDS`` beyond the
   kept minimum, above a lowered capacity, or lost with a dead spawner).
-* How many a ``POST .../workers {num}`` keeps: :func:`ensure_workers`.
+* How many a ``POST .../workers {num}`` keeps: :func:`ensure_workers`; a READY actor
+  always keeps one, as Abaco does: :func:`keep_one_worker`, :func:`kept_minimum`.
 * Whether anyone serves an actor's queue: :func:`queue_status_message`.
 
 A worker is a record, not a process: an actor with no messages costs no
@@ -21,6 +22,7 @@ import logging
 import time
 from typing import Iterable, Optional
 
+from .enums import ActorStatus
 from .store.work import dispatch_queue
 from .store.workers import WorkerStatus
 
@@ -87,6 +89,22 @@ def ensure_workers(store, actor: dict, num: int, config) -> tuple:
     return kept, created
 
 
+def keep_one_worker(store, actor: dict) -> Optional[str]:
+    """A READY actor shows at least one worker, as Abaco keeps one ready: when it has
+    none, one is made READY (no host until it first runs) on slot 1. Called before the
+    actor is marked READY and by every sweep; returns the id of a worker it made."""
+    if store.workers.list_for_actor(actor["id"], internal=True):
+        return None
+    wid = worker_id(actor["id"], 1)
+    return wid if store.workers.create_idle(actor["id"], wid, 1) else None
+
+
+def kept_minimum(store, actor: dict) -> int:
+    """Workers idle retirement leaves: the ``POST .../workers`` minimum, and one for a READY actor."""
+    minimum = store.workers.minimum(actor["id"])
+    return max(minimum, 1) if actor.get("status") == str(ActorStatus.READY) else minimum
+
+
 def retirements(workers: list, capacity: int, minimum: int, idle_seconds: float,
                 now: float) -> list:
     """Which READY workers to retire now (ids), given all of an actor's workers.
@@ -145,12 +163,14 @@ def _sweep_actor(store, config, host: str, queues: set, now: float, actor_id: st
             counts["lost"] += 1
         elif not busy or worker.get("host") == host:
             store.workers.health_check(actor_id, worker["id"])
-    minimum = store.workers.minimum(actor_id)
+    minimum = kept_minimum(store, actor)
     for wid in retirements(workers, worker_capacity(actor, config), minimum,
                            config.worker_idle_seconds, now):
         idle_since = next(float(w.get("idle_since") or 0) for w in workers if w["id"] == wid)
         if store.workers.retire_if_idle(actor_id, wid, idle_since):
             counts["retired"] += 1
+    if actor.get("status") == str(ActorStatus.READY):
+        keep_one_worker(store, actor)  # e.g. after a DELETE of its last worker, or a lost one
     store.workers.forget_actor_if_idle(actor_id)
 
 

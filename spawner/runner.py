@@ -138,6 +138,7 @@ class Spawner:
             self.store.actors.set_status(actor_id, ActorStatus.ERROR, str(error))
             events.actor_status_changed(self.store, actor_id, ActorStatus.ERROR, str(error))
         else:
+            scheduling.keep_one_worker(self.store, actor)  # a READY actor shows a worker
             self.store.actors.set_status(actor_id, ActorStatus.READY)
             events.actor_status_changed(self.store, actor_id, ActorStatus.READY)
 

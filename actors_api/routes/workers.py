@@ -33,11 +33,16 @@ def ensure_workers(actor_id):
     if num < 0:
         raise APIError("'num' must be 0 or more.")
     kept, created = scheduling.ensure_workers(store, actor, num, get_config())
-    message = f"{kept} worker(s) kept for the actor; {len(created)} created."
+    workers = _shown(store, actor)
+    if created:  # Abaco's words
+        message = (f"Scheduled {len(created)} new worker(s) to start. Previously, there were "
+                   f"{len(workers) - len(created)} workers.")
+    else:
+        message = f"Actor {actor['id']} already had {len(workers)} worker(s)."
     if kept < num:
         message += (f" The actor may have at most {kept} "
                     f"({'a stateful actor has one' if not actor['stateless'] else 'max_workers'}).")
-    return ok(_shown(store, actor), message)
+    return ok(workers, message)
 
 
 @bp.get("/actors/<actor_id>/workers/<worker_id>")
