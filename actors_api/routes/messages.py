@@ -18,6 +18,11 @@ bp = Blueprint("messages", __name__)
 # Query parameters that steer the platform rather than reach the container.
 RESERVED_PARAMETERS = {"_abaco_synchronous", "x-nonce"}
 
+# Linux refuses to start a process with an environment string ("NAME=value" and its NUL)
+# longer than MAX_ARG_STRLEN: 32 pages of 4 KiB. A text or JSON message is the MSG variable.
+MAX_ARG_STRLEN = 131072
+MAX_TEXT_MESSAGE_BYTES = MAX_ARG_STRLEN - len("MSG=") - 1
+
 
 def read_message() -> tuple:
     """(content type, body bytes, ``msg`` for the response) from the three Abaco forms."""
@@ -42,6 +47,29 @@ def read_message() -> tuple:
     return ContentType.STR, message.encode(), message
 
 
+def check_deliverable(content_type, body: bytes) -> None:
+    """Refuse at the door what could never reach the container: a text or JSON message
+    travels in the MSG environment variable, which Linux caps (MAX_ARG_STRLEN), so a longer
+    one would only fail later with "argument list too long". Binary messages go through a
+    FIFO and have no such limit; neither may a query parameter's variable exceed it."""
+    if content_type is not ContentType.BINARY:
+        size = len(body.decode("utf-8", "replace").encode())  # what MSG will hold
+        if size > MAX_TEXT_MESSAGE_BYTES:
+            raise APIError(
+                f"The message is too large to deliver as text or JSON: it reaches the actor in "
+                f"the MSG environment variable, which Linux limits to {MAX_ARG_STRLEN} bytes "
+                f"(\"MSG=\", the message and a NUL: at most {MAX_TEXT_MESSAGE_BYTES} bytes of "
+                f"UTF-8), and this one is {size} bytes. Send it as binary instead "
+                "(Content-Type: application/octet-stream; the actor reads it with "
+                "get_binary_message()), up to the server's limit of "
+                f"{get_config().max_message_bytes} bytes.", 413)
+    for name, value in message_environment().items():
+        if len(f"{name}={value}".encode()) + 1 > MAX_ARG_STRLEN:
+            raise APIError(f"Query parameter {name!r} is too long to become an environment "
+                           f"variable (Linux limits one to {MAX_ARG_STRLEN} bytes); send the "
+                           "data in the message instead.", 413)
+
+
 def message_environment() -> dict:
     """Every query parameter becomes a variable in the container."""
     return {name: value for name, value in request.args.items() if name not in RESERVED_PARAMETERS}
@@ -56,6 +84,7 @@ def send_message(actor_id):
     if len(body) > get_config().max_message_bytes:
         raise APIError("The message is larger than this server accepts "
                        f"({get_config().max_message_bytes} bytes).", 413)
+    check_deliverable(content_type, body)
     execution = store.executions.submit(actor, {
         "id": new_id(), "executor": current_identity().username,
         "content_type": str(content_type), "environment": message_environment(),
