@@ -30,7 +30,7 @@ def load_or_400(schema, data: dict, what: str) -> dict:
     if unknown:
         raise APIError(f"Invalid {what}: {_unknown_message(unknown, settable)}")
     if ignored:
-        add_note(_ignored_message(ignored, settable))
+        add_note(_ignored_message(ignored))
     try:
         return schema.load({key: value for key, value in data.items() if key in settable})
     except ValidationError as error:
@@ -56,7 +56,7 @@ def _unknown_message(unknown: list, settable: set) -> str:
             f"{', '.join(sorted(n for n in settable if not n.startswith('_')))}.")
 
 
-def _ignored_message(ignored: list, settable: set) -> str:
+def _ignored_message(ignored: list) -> str:
     described = ", ".join(f"{name!r} ({_owners()[name]})" for name in ignored)
     return f"Ignored {described}: not a field of this request."
 

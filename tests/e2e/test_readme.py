@@ -64,13 +64,19 @@ def test_the_walk_through_runs_as_pasted(platform):
     script = "set -euxo pipefail\n" + "\n".join(walk_through())
     script = script.replace("http://127.0.0.1:8000", platform.url)
     trace = platform.root / "walk-through.trace"
-    with open(trace, "w") as commands:  # set -x: where it stopped, if it does
-        result = subprocess.run(["bash", "-c", script], cwd=REPOSITORY, stdout=subprocess.PIPE,
-                                stderr=commands, text=True, timeout=TIMEOUT,
-                                stdin=subprocess.DEVNULL, env=dict(platform.env, TERM="dumb"))
+    try:
+        with open(trace, "w") as commands:  # set -x: where it stopped, if it does
+            result = subprocess.run(["bash", "-c", script], cwd=REPOSITORY,
+                                    stdout=subprocess.PIPE, stderr=commands, text=True,
+                                    timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+                                    env=dict(platform.env, TERM="dumb"))
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the walk-through did not finish in {TIMEOUT} s; its last commands:\n"
+                    f"{trace.read_text()[-3000:]}\nactors dev said:\n{platform.output()[-3000:]}")
     output = result.stdout + trace.read_text()
     assert result.returncode == 0, output[-6000:]
     assert "Contents of MSG: hello world" in output
+    assert '"status":"ERROR"' not in output
     assert "Issued force quit command for execution" in output
     assert "exit status 3" in result.stdout and "COMPLETE after" in output
     assert "exit code 137" in output
