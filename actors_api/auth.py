@@ -122,9 +122,12 @@ def resource_level(store, identity: Identity, kind: str, record: dict, ident: st
     return store.permissions.level(kind, identity.tenant, ident, identity.username)
 
 
-def _refuse(needed: PermissionLevel, have: PermissionLevel, noun: str) -> Forbidden:
+def _refuse(needed: PermissionLevel, have: PermissionLevel, noun: str, kind: str = "actor") -> Forbidden:
+    """403 in Abaco's words ("Not authorized -- you do not have access to this actor."),
+    then what is missing."""
     held = f"you have {have.name}" if have > PermissionLevel.NONE else "you have no permission on it"
-    return Forbidden(f"Permission denied: this request needs {needed.name} on {noun}; {held}.")
+    return Forbidden(f"Not authorized -- you do not have access to this {kind}. This request "
+                     f"needs {needed.name} on {noun}; {held}.")
 
 
 def load_actor(store, ident: str, level: PermissionLevel, allow_nonce: bool = True) -> dict:
@@ -137,7 +140,7 @@ def load_actor(store, ident: str, level: PermissionLevel, allow_nonce: bool = Tr
     identity = g.identity
     actor = store.find_actor(identity.tenant, ident)
     if actor is None:
-        raise NotFound(f"No actor with id or alias {ident!r}.")
+        raise NotFound(f"No actor found with identifier: {ident}.")
     if identity.nonce is not None:
         if not allow_nonce:
             raise Forbidden("A nonce cannot be used to manage nonces or permissions.")
@@ -194,10 +197,10 @@ def _load_named(records, kind: str, noun: str, purpose: str, store, name: str,
     identity = require_token(purpose)
     record = records.get(identity.tenant, name)
     if record is None:
-        raise NotFound(f"No {noun} {name!r}.")
+        raise NotFound(f"No {'config' if kind == 'config' else noun} found: {name}.")
     have = resource_level(store, identity, kind, record, name)
     if have < level:
-        raise _refuse(level, have, f"{kind} {name!r}")
+        raise _refuse(level, have, f"{kind} {name!r}", kind)
     return record
 
 
@@ -233,7 +236,16 @@ def check_privileged_fields(identity: Identity, actor: dict, current: dict = Non
                             f"it ({who}).")
     for name in PRIVILEGED_FIELDS:
         if name in actor and not _is_default(name, actor[name]):
-            raise Forbidden(f"Only admin or privileged users may set {name!r} ({who}).")
+            action = _PRIVILEGED_ACTIONS.get(name, f"set {name.replace('_', ' ')}")
+            raise Forbidden(f"Not authorized -- only admins and privileged users can {action}. "
+                            f"The field is {name!r} ({who} set it).")
+
+
+# Abaco's wording for each field ("... can set max workers.")
+_PRIVILEGED_ACTIONS = {"privileged": "make privileged actors", "max_workers": "set max workers",
+                       "max_cpus": "set max CPUs", "mem_limit": "set mem limit",
+                       "queue": "set queue", "gpus": "request GPUs",
+                       "use_container_uid": "run actors as the image's user"}
 
 
 def _is_default(name: str, value) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, jsonify
+from flask import current_app, g, has_request_context, jsonify
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -45,6 +45,8 @@ def envelope(result, message: str, status: str = "success", code: int = 200,
     """``convert_case=False`` keeps the result's keys as they are (user data such as a
     ``{username: level}`` permission map)."""
     config = current_app.config["ACTORS"]
+    if status == "success" and has_request_context() and g.get("notes"):
+        message = " ".join([message, *g.notes])  # e.g. fields that were ignored (schemas/)
     if config.case == "camel" and convert_case:
         result = convert_keys(result, to_camel)
     body = {"message": message, "result": result, "status": status, "version": config.version}

@@ -360,6 +360,9 @@ def update(actor_id, image, name, description, env, queue, max_workers, mem_limi
                     gpu_memory_min=gpu_memory_min, hints=list(hints), log_ex=log_ex,
                     token=give_token, privileged=privileged, use_container_uid=use_container_uid,
                     **retry)
+    if name is not None:
+        raise click.UsageError("--name: an actor's name is set when it is registered; a PUT "
+                               "cannot change it (as in Abaco). Create a new actor instead.")
     if stateful:
         fields["stateless"] = False
     if not fields and not env and not force:

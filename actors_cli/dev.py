@@ -6,6 +6,13 @@ everything), else an in-process fakeredis (nothing survives a restart); Docker
 if a daemon answers, else the process runtime. Then it runs the API and one
 spawner as child processes, prefixes their output, and on Ctrl-C stops them
 so that no container or process is left behind.
+
+Before it touches anything (data folder, secret, Redis, the CLI's configuration)
+it checks that the API's addresses are free, and it writes the CLI configuration
+only once the API answers: a busy port is an error (exit status 1), never a
+configuration pointing at someone else's server. With Docker, the API listens on
+the loopback address and on the Docker bridge's (where containers reach it), not
+on every interface. The signing secret is kept in ``<data dir>/secret``.
 """
 from __future__ import annotations
 
@@ -25,6 +32,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import redis
+
+SECRET_FILE = "secret"  # the signing secret, in the data folder (actors token finds it there)
 
 
 @dataclass
@@ -135,6 +144,37 @@ def spawner_name(data_dir: Path) -> str:
     return f"dev-{socket.gethostname()}-{digest}"
 
 
+def check_free(addresses: list, port: int) -> None:
+    """Raise PortBusy if something listens on ``port`` at one of ``addresses``."""
+    for address in addresses:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+            try:
+                sock.bind((address, port))
+            except OSError as error:
+                raise PortBusy(address, port, error) from None
+
+
+class PortBusy(RuntimeError):
+    def __init__(self, address: str, port: int, error: OSError):
+        self.address, self.port, self.error = address, port, error
+        super().__init__(
+            f"cannot serve the API on {address}:{port}: {error.strerror or error}. "
+            f"Is another actors dev (or another server) using port {port}? Choose another "
+            f"port: actors dev --port 9000 (or make run ARGS=\"--port 9000\"). "
+            "Nothing was started or changed.")
+
+
+def _bindable(address: str) -> bool:
+    """Whether this host has the address (the Docker bridge's may be elsewhere)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((address, 0))
+            return True
+        except OSError:
+            return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -171,26 +211,47 @@ class Component:
         self._pump.join(timeout=2)
 
 
+def api_addresses(host: str, runtime: str, say) -> tuple:
+    """(addresses the API listens on, the URL executions use to reach it).
+
+    Containers cannot reach the host's loopback, so with Docker a loopback ``host`` is
+    joined by the Docker bridge's address (docker0) and executions are told to use that;
+    nothing listens on the other interfaces.
+    """
+    if runtime != "docker":
+        return [host], None
+    gateway = container_gateway()
+    if gateway is None:
+        return [host], None
+    if host in ("127.0.0.1", "localhost"):
+        if _bindable(gateway):
+            return [host, gateway], gateway
+        say(f"the Docker bridge address {gateway} is not on this host: the API listens on "
+            f"{host} only, and actors cannot call it back (update_state, get_client)")
+        return [host], None
+    return [host], gateway if host in ("0.0.0.0", "::") else None
+
+
 def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[str], say) -> None:
     from actors_core.config import Config
     from actors_core.tokens import mint
 
     from . import settings as cli_config
 
+    requested = runtime or os.environ.get("ACTORS_RUNTIME")
+    runtime = choose_runtime(requested)
+    addresses, gateway = api_addresses(host, runtime, say)
+    check_free(addresses, port)  # before anything is written or started
+
     data_dir.mkdir(parents=True, exist_ok=True)
     environment = dict(os.environ)
+    secret_file = None
     if not environment.get("ACTORS_JWT_SECRET") and not environment.get("ACTORS_JWT_PUBLIC_KEY"):
-        environment["ACTORS_JWT_SECRET"] = persistent_secret(data_dir / "secret")
+        secret_file = data_dir / SECRET_FILE
+        environment["ACTORS_JWT_SECRET"] = persistent_secret(secret_file)
     store = choose_redis(environment.get("ACTORS_REDIS_URL"), data_dir, say)
-    requested = runtime or environment.get("ACTORS_RUNTIME")
-    runtime = choose_runtime(requested)
     url = f"http://{host}:{port}"
-    bind, api_url = host, url
-    gateway = container_gateway() if runtime == "docker" and host in ("127.0.0.1", "localhost") else None
-    if gateway:
-        # Containers cannot reach the host's loopback: serve on all addresses and tell
-        # actors (update_state, get_client) to use the bridge gateway.
-        bind, api_url = "0.0.0.0", f"http://{gateway}:{port}"
+    api_url = f"http://{gateway}:{port}" if gateway else url
     environment.update(ACTORS_REDIS_URL=store.url, ACTORS_RUNTIME=runtime,
                        ACTORS_API_URL=environment.get("ACTORS_API_URL") or api_url,
                        ACTORS_SPAWNER_WORKDIR=environment.get("ACTORS_SPAWNER_WORKDIR")
@@ -200,8 +261,6 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
                        PYTHONUNBUFFERED="1")
     config = Config.from_env(**{"redis_url": store.url, "jwt_secret": environment.get("ACTORS_JWT_SECRET"),
                                 "runtime": runtime})
-    token = mint(config, "admin", roles=("admin",), ttl=365 * 24 * 3600)
-    config_file = cli_config.save(url, token)
     if not store.durable:
         say("WARNING: no Redis server found (install redis-server): using an in-process fakeredis. "
             "NOTHING SURVIVES A RESTART.")
@@ -217,8 +276,11 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
 
     executable = [sys.executable, "-m", "actors_cli.main"]
     logs = data_dir / "logs"
+    serve = executable + ["serve", "--port", str(port)]
+    for address in addresses:
+        serve += ["--host", address]
     components = [
-        Component("api", executable + ["serve", "--host", bind, "--port", str(port)], environment, logs),
+        Component("api", serve, environment, logs),
         Component("spawner", executable + ["spawner", "--slots", str(slots), "--stop-mode", "kill",
                                            "--name", spawner_name(data_dir)],
                   environment, logs),
@@ -226,15 +288,49 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    failed = None
     try:
-        while not stop.wait(0.5):
-            exited = [c.label for c in components if c.process.poll() is not None]
-            if exited:
-                say(f"{', '.join(exited)} exited; stopping the rest")
-                break
+        if not _wait_for_api(components[0], addresses[0], port, stop):
+            failed = None if stop.is_set() else ("the API did not start (see its output above, or "
+                      f"{logs / 'api.log'}); the CLI configuration was not changed")
+        else:
+            token = mint(config, "admin", roles=("admin",), ttl=365 * 24 * 3600)
+            config_file = cli_config.save(url, token)
+            say(f"API:     {url}" + (f" (actors reach it at {environment['ACTORS_API_URL']})"
+                                      if environment["ACTORS_API_URL"] != url else ""))
+            say(f"listens: {', '.join(f'{a}:{port}' for a in addresses)}")
+            say(f"token:   {token}")
+            say(f"CLI configured in {config_file}; data in {data_dir}"
+                + (f"; signing secret in {secret_file} (actors token --data-dir {data_dir} "
+                   "uses it)" if secret_file else ""))
+            while not stop.wait(0.5):
+                exited = [c.label for c in components if c.process.poll() is not None]
+                if exited:
+                    failed = f"{', '.join(exited)} exited on its own"
+                    say(f"{failed}; stopping the rest")
+                    break
     finally:
         say("stopping: running executions are force-quit, then everything exits")
         for component in reversed(components):  # the spawner first: it cleans up its containers
             component.stop(timeout=60)
         store.stop()
         say("stopped")
+    if failed:
+        raise RuntimeError(failed)
+
+
+def _wait_for_api(api: "Component", address: str, port: int, stop: threading.Event,
+                  timeout: float = 60) -> bool:
+    """True once the API accepts connections; False if it exited (e.g. its port was taken
+    meanwhile), the wait was interrupted, or it took longer than ``timeout``."""
+    deadline = time.monotonic() + timeout
+    target = "127.0.0.1" if address in ("0.0.0.0", "localhost") else address
+    while time.monotonic() < deadline and not stop.is_set():
+        if api.process.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((target, port), timeout=0.5):
+                return True
+        except OSError:
+            stop.wait(0.1)
+    return False

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from actors_core.config import Config
+from actors_core.config import VERSION, Config
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "actors"
 
@@ -19,20 +19,35 @@ def _config(**overrides) -> Config:
         raise click.ClickException(str(error))
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(VERSION, "--version", "-V", prog_name="actors",
+                      message="%(prog)s %(version)s")
 def main():
     """actors: run container images as actors behind an Abaco-compatible API."""
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", "hosts", multiple=True, default=["127.0.0.1"], show_default=True,
+              help="Address to listen on; repeat it to listen on several.")
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host, port):
-    """Run the API with Flask's development server (use gunicorn in production)."""
+def serve(hosts, port):
+    """Run the API with Werkzeug's development server (use gunicorn in production)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
     from actors_api import create_app
 
     app = create_app(_config())
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    try:
+        servers = [make_server(host, port, app, threaded=True) for host in hosts]
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on port {port}: {error}")
+    for host, server in zip(hosts, servers):
+        click.echo(f" * Serving the API on http://{host}:{port}")
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
 
 
 @main.command()
@@ -80,12 +95,27 @@ def spawner(queues, slots, name, stop_mode, gpus, metrics_port):
 @click.option("--role", "roles", multiple=True, type=click.Choice(["admin", "privileged", "limited"]))
 @click.option("--ttl", default=24 * 3600, show_default=True, type=int, help="Seconds valid.")
 @click.option("--tenant", default=None)
-def token(user, roles, ttl, tenant):
-    """Mint a bearer token signed with ACTORS_JWT_SECRET."""
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR,
+              show_default=True, help="The data folder of actors dev, whose signing secret "
+              "is used when ACTORS_JWT_SECRET is not set.")
+def token(user, roles, ttl, tenant, data_dir):
+    """Mint a bearer token signed with ACTORS_JWT_SECRET, else with the secret that
+    actors dev keeps in its data folder (DATA_DIR/secret)."""
     from actors_core.tokens import TokenError, mint
 
+    from .dev import SECRET_FILE
+
+    overrides = {}
+    if not os.environ.get("ACTORS_JWT_SECRET") and not os.environ.get("ACTORS_JWT_PUBLIC_KEY"):
+        secret_file = data_dir / SECRET_FILE
+        if not secret_file.exists():
+            raise click.ClickException(
+                f"no signing secret: ACTORS_JWT_SECRET is not set and {secret_file} does not "
+                "exist. Run actors dev first (it makes one there), pass --data-dir DIR of the "
+                "actors dev you mean, or set ACTORS_JWT_SECRET.")
+        overrides["jwt_secret"] = secret_file.read_text().strip()
     try:
-        click.echo(mint(_config(), user, roles=roles, ttl=ttl, tenant=tenant))
+        click.echo(mint(_config(**overrides), user, roles=roles, ttl=ttl, tenant=tenant))
     except TokenError as error:
         raise click.ClickException(str(error))
 
@@ -95,11 +125,16 @@ def token(user, roles, ttl, tenant):
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--slots", default=os.cpu_count() or 1, show_default=True, type=int)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR,
-              show_default=True, help="Keeps the signing secret, Redis data and logs.")
+              show_default=True, help="Keeps the signing secret (DATA_DIR/secret), Redis "
+              "data and logs.")
 @click.option("--runtime", type=click.Choice(["docker", "process"]), default=None,
               help="Default: Docker if a daemon answers, else process.")
 def dev(host, port, slots, data_dir, runtime):
-    """Run a complete platform on this machine: Redis, the API and a spawner."""
+    """Run a complete platform on this machine: Redis, the API and a spawner.
+
+    A busy port is an error, before anything is changed. With Docker, the API listens on
+    HOST and on the Docker bridge address (where containers reach it), not on every
+    interface. The CLI configuration is written once the API answers."""
     from .dev import run_dev
 
     try:

@@ -1,7 +1,10 @@
 """Cron schedules: ``"<start> + <n> <unit>"`` parsed once, and the next firing time.
 
-``<start>`` is ``YYYY-MM-DD HH`` (UTC, on the hour) or ``now`` (the current
-hour); ``<unit>`` is hour, day, week or month (plural or not). The schedule
+``<start>`` is ``YYYY-MM-DD HH`` (UTC, on the hour; month, day and hour need no
+zero padding, as in Abaco: ``2078-09-6 20``) or ``now`` (the current hour);
+``<unit>`` is hour, day, week or month (plural or not). The ``+`` may also be a
+space: in a form body (``curl -d "cron_schedule=2026-12-01 08 + 1 day"``) a
+``+`` arrives as a space, and the schedule is stored with its ``+`` back. The schedule
 fires at ``start``, ``start + period``, ``start + 2 periods``... A start in
 the past counts from the current hour: the first firing is the first of those
 times at or after the start of the current hour, so ``now`` fires at once.
@@ -18,7 +21,8 @@ from typing import Optional
 
 UNITS = ("hour", "day", "week", "month")
 _SCHEDULE = re.compile(
-    r"^\s*(?P<start>now|\d{4}-\d{2}-\d{2}\s+\d{1,2})\s*\+\s*(?P<n>\d+)\s*(?P<unit>[a-z]+?)s?\s*$",
+    r"^\s*(?P<start>now|\d{4}-\d{1,2}-\d{1,2}\s+\d{1,2})(?:\s*\+\s*|\s+)(?P<n>\d+)\s*"
+    r"(?P<word>(?P<unit>[a-z]+?)s?)\s*$",
     re.IGNORECASE)
 FORMAT_HELP = ("use '<start> + <n> <unit>' where <start> is 'YYYY-MM-DD HH' (UTC) or 'now' "
                "and <unit> is hour, day, week or month, e.g. '2025-01-01 12 + 1 day'")
@@ -90,6 +94,16 @@ def parse(text: str) -> Schedule:
         raise CronError(f"'{every} {unit}' from {match['start']!r} runs past the year 9999; "
                         "use a shorter period or an earlier start.")
     return schedule
+
+
+def normalize(text: str) -> str:
+    """The schedule as stored and shown: as written, with single spaces and its ``+``
+    (which a form body turns into a space) in place. Call only on a valid schedule."""
+    match = _SCHEDULE.match(str(text or ""))
+    if not match:
+        raise CronError(f"{text!r} is not a cron schedule: {FORMAT_HELP}.")
+    start = " ".join(match["start"].split())
+    return f"{start} + {match['n']} {match['word']}"
 
 
 def current_hour(now: datetime) -> datetime:

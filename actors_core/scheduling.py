@@ -4,7 +4,8 @@
 * How many executions of an actor may run at once: :func:`worker_capacity`;
   how many workers a ``POST .../workers {num}`` keeps: :func:`workers_to_keep`.
 * What a worker is called: :func:`worker_id` (and back, :func:`slot_of`).
-* Which idle workers go: :func:`retirements`.
+* Which idle workers go: :func:`retirements`, never below :func:`kept_minimum` (a READY
+  actor always keeps one worker, as Abaco keeps one ready).
 * Whether anyone serves an actor's queue: :func:`queue_status_message`.
 
 The parts that act on these decisions are beside what they act on: the
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .enums import WorkerStatus
+from .enums import ActorStatus, WorkerStatus
 
 
 def dispatch_queue(actor: dict) -> str:
@@ -54,6 +55,12 @@ def slot_of(worker: Optional[str]) -> int:
         return max(int(str(worker).rsplit("-", 1)[-1]), 1)
     except ValueError:
         return 1
+
+
+def kept_minimum(actor: dict, minimum: int) -> int:
+    """Workers idle retirement leaves: the ``POST .../workers`` minimum, and one for a
+    READY actor (Abaco keeps one worker ready)."""
+    return max(minimum, 1) if actor.get("status") == str(ActorStatus.READY) else minimum
 
 
 def retirements(workers: list, capacity: int, minimum: int, idle_seconds: float,

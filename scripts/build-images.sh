@@ -20,6 +20,8 @@ PREFIX="${ACTORS_IMAGE_PREFIX:-actors}"
 TAG="${ACTORS_IMAGE_TAG:-latest}"
 
 log() { printf '[build-images] %s\n' "$*"; }
+# shellcheck source=scripts/progress.sh
+. "$ROOT/scripts/progress.sh"
 die() { printf '[build-images] ERROR: %s\n' "$*" >&2; exit 1; }
 
 shopt -s nullglob
@@ -44,20 +46,25 @@ docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 \
 build_log="$(mktemp "${TMPDIR:-/tmp}/actors-build-images.XXXXXX")"
 trap 'rm -f "$build_log"' EXIT
 
+index=0
 for df in "${dockerfiles[@]}"; do
+    index=$((index + 1))
     name="$(basename "$(dirname "$df")")"
     tag="$PREFIX/$name:$TAG"
     start=$SECONDS
     # An image may stage files first (e.g. vendored pure-Python packages): images/NAME/prepare.sh
     if [ -f "images/$name/prepare.sh" ]; then
-        bash "images/$name/prepare.sh" >"$build_log" 2>&1 </dev/null \
+        log "preparing $tag (images/$name/prepare.sh)"
+        run_with_progress "[build-images]" "images/$name/prepare.sh" "$build_log" \
+            bash "images/$name/prepare.sh" \
             || { cat "$build_log" >&2; die "images/$name/prepare.sh failed"; }
     fi
-    if ! docker build -f "$df" --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$tag" . \
-            >"$build_log" 2>&1 </dev/null; then
+    log "building $tag from $df ($index of ${#dockerfiles[@]})"
+    if ! run_with_progress "[build-images]" "$tag" "$build_log" \
+            docker build -f "$df" --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$tag" .; then
         cat "$build_log" >&2
         die "building $tag from $df failed"
     fi
     id="$(docker image inspect -f '{{.Id}}' "$tag")"
-    log "$tag  ${id#sha256:}  ($((SECONDS - start))s, from $df on $BASE_IMAGE)"
+    log "built $tag  ${id#sha256:}  ($((SECONDS - start))s, from $df on $BASE_IMAGE)"
 done

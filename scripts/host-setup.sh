@@ -34,6 +34,8 @@ STAMP="$VENV/.actors-install-stamp"
 PACKAGES=(redis-server docker.io debootstrap chromium chromium-driver)
 
 log() { printf '[host-setup] %s\n' "$*"; }
+# shellcheck source=scripts/progress.sh
+. "$ROOT/scripts/progress.sh"
 die() { printf '[host-setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -176,9 +178,9 @@ ensure_base_image() {
     local start=$SECONDS
     BUILD_DIR="$(mktemp -d "${ACTORS_BUILD_TMP:-/var/tmp}/actors-base.XXXXXX")"
     trap cleanup_build_dir EXIT
-    log "building $BASE_IMAGE: debootstrap --variant=minbase --include=python3 $SUITE from $mirror"
-    if ! as_root debootstrap --variant=minbase --include=python3 "$SUITE" "$BUILD_DIR" "$mirror" \
-            >"$BUILD_DIR.log" 2>&1; then
+    log "building $BASE_IMAGE: debootstrap --variant=minbase --include=python3 $SUITE from $mirror (a few minutes; progress every ${ACTORS_PROGRESS_INTERVAL:-10}s)"
+    if ! run_with_progress "[host-setup]" "debootstrap" "$BUILD_DIR.log" \
+            as_root debootstrap --variant=minbase --include=python3 "$SUITE" "$BUILD_DIR" "$mirror"; then
         tail -n 30 "$BUILD_DIR.log" >&2 || true
         die "debootstrap failed (full log: $BUILD_DIR.log)"
     fi
@@ -187,7 +189,7 @@ ensure_base_image() {
     as_root sh -c "rm -rf '$BUILD_DIR'/var/cache/apt/archives/*.deb '$BUILD_DIR'/var/lib/apt/lists/* '$BUILD_DIR'/var/log/*.log '$BUILD_DIR'/var/cache/debconf/*-old"
     [ -e "$BUILD_DIR/usr/bin/python" ] || as_root ln -s python3 "$BUILD_DIR/usr/bin/python"
 
-    log "importing rootfs as $BASE_IMAGE"
+    log "importing rootfs as $BASE_IMAGE (tar | docker import)"
     as_root tar --numeric-owner -C "$BUILD_DIR" -c . | docker import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV LANG=C.UTF-8' \
@@ -220,10 +222,10 @@ ensure_venv() {
         log "virtualenv up to date ($VENV)"
         return 0
     fi
-    log "installing project into $VENV (pip install -e '.[test]')"
+    log "installing project into $VENV (pip install -e '.[test]'; about a minute, progress every ${ACTORS_PROGRESS_INTERVAL:-10}s)"
     local pip_log="$VENV/.actors-install.log"
-    if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -e '.[test]' \
-            >"$pip_log" 2>&1 </dev/null; then
+    if ! run_with_progress "[host-setup]" "pip install" "$pip_log" \
+            "$VENV/bin/python" -m pip install --disable-pip-version-check -e '.[test]'; then
         tail -n 40 "$pip_log" >&2 || true
         die "pip install -e '.[test]' failed (full log: $pip_log)"
     fi

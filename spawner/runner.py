@@ -142,6 +142,7 @@ class SpawnerContext:
         except ImageUnavailable as error:
             events.set_actor_status(self.store, actor_id, ActorStatus.ERROR, str(error))
         else:
+            self.store.workers.keep_one(actor_id)  # a READY actor shows a worker, as in Abaco
             events.set_actor_status(self.store, actor_id, ActorStatus.READY)
 
 

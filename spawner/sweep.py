@@ -13,7 +13,7 @@ import time
 from typing import Iterable, Optional
 
 from actors_core import scheduling
-from actors_core.enums import WorkerStatus
+from actors_core.enums import ActorStatus, WorkerStatus
 from actors_core.scheduling import dispatch_queue
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,12 @@ def _sweep_actor(store, config, host: str, queues: set, now: float, actor_id: st
             counts["lost"] += 1
         elif not busy or worker.get("host") == host:
             store.workers.health_check(actor_id, worker["id"])
-    minimum = store.workers.minimum(actor_id)
+    minimum = scheduling.kept_minimum(actor, store.workers.minimum(actor_id))
     for wid in scheduling.retirements(workers, scheduling.worker_capacity(actor, config), minimum,
                                       config.worker_idle_seconds, now):
         idle_since = next(float(w.get("idle_since") or 0) for w in workers if w["id"] == wid)
         if store.workers.retire_if_idle(actor_id, wid, idle_since):
             counts["retired"] += 1
+    if actor.get("status") == str(ActorStatus.READY):
+        store.workers.keep_one(actor_id)  # e.g. after a DELETE of its last worker, or a lost one
     store.workers.forget_actor_if_idle(actor_id)

@@ -12,8 +12,9 @@ from ..auth import (READ, UPDATE, check_privileged_fields, current_identity, loa
                     readable_actor_ids, require_token)
 from ..context import get_config, get_store, request_fields
 from ..errors import APIError, Forbidden, ok
-from ..schemas import load_or_400
+from ..schemas import add_note, load_or_400
 from ..schemas.actor import ActorSchema, ActorUpdateSchema, with_defaults
+from .. import views
 from .events import check_link, check_webhook
 
 bp = Blueprint("actors", __name__)
@@ -25,7 +26,8 @@ def list_actors():
     ``ABACO_WORLD``; all of the tenant's for admins; only its own for an execution's token."""
     store = get_store()
     ids = readable_actor_ids(store, current_identity())
-    return ok(with_queue_status(store, store.actors.list(ids)), "Actors retrieved successfully.")
+    return ok([views.actor(a) for a in with_queue_status(store, store.actors.list(ids))],
+              "Actors retrieved successfully.")
 
 
 @bp.post("/actors")
@@ -46,14 +48,14 @@ def register_actor():
     store.permissions.grant("actor", identity.tenant, record["id"], identity.username,
                             PermissionLevel.UPDATE)
     store.work.enqueue_image_check(record["id"], dispatch_queue(record))
-    return ok(record, "Actor created successfully.")
+    return ok(views.actor(record), "Actor created successfully.")
 
 
 @bp.get("/actors/<actor:actor_id>")
 def get_actor(actor_id):
     store = get_store()
     actor = with_queue_status(store, [load_actor(store, actor_id, READ)])[0]
-    return ok(actor, "Actor retrieved successfully.")
+    return ok(views.actor(actor), "Actor retrieved successfully.")
 
 
 def with_queue_status(store, actors: list) -> list:
@@ -69,30 +71,38 @@ def with_queue_status(store, actors: list) -> list:
 
 @bp.put("/actors/<actor:actor_id>")
 def replace_actor(actor_id):
-    """PUT takes the full description: fields left out go back to their defaults."""
+    """PUT takes the full description: fields left out go back to their defaults, except
+    ``name``, which only registration sets (as in Abaco, whose PUT parser has no ``name``):
+    a PUT without one keeps it, and one with another name keeps it too and says so.
+    A new ``image``, or ``force=true``, checks the image again and bumps ``revision``."""
     store = get_store()
     current = load_actor(store, actor_id, UPDATE)
     actor_id = current["id"]  # the URL may have named it by an alias
     loaded = load_or_400(ActorUpdateSchema(), request_fields(), "actor description")
     force = loaded.pop("force", False)
+    sent_name = loaded.pop("name", current.get("name"))
+    if sent_name != current.get("name"):
+        add_note(f"'name' cannot be changed by a PUT; it stays {current.get('name')!r} "
+                 "(register a new actor for another name).")
     actor = with_defaults(loaded)
+    actor["name"] = current.get("name")
     check_privileged_fields(current_identity(), actor, current)
     if not current["stateless"] and actor["stateless"]:
-        raise APIError("A stateful actor cannot be switched to stateless.", 409)
+        raise APIError("Invalid actor description: an actor that was not stateless cannot be "
+                       "updated to be stateless. A stateful actor keeps its state.", 409)
     if actor["link"] != current.get("link"):
         check_link(store, actor_id, actor["link"])
     if actor["webhook"] != current.get("webhook"):
         check_webhook(actor["webhook"])
     actor["cron_next_ex"] = next_ex_for(actor, current)
-    image_changed = actor["image"] != current["image"]
-    if image_changed:
-        actor["revision"] = current["revision"] + 1
-    if image_changed or force:
-        actor.update(status=str(ActorStatus.SUBMITTED), status_message="")
+    recheck = force or actor["image"] != current["image"]
+    if recheck:
+        actor.update(status=str(ActorStatus.SUBMITTED), status_message="",
+                     revision=current["revision"] + 1)
     record = store.actors.update(actor_id, **actor)
-    if image_changed or force:
+    if recheck:
         store.work.enqueue_image_check(actor_id, dispatch_queue(record))
-    return ok(record, "Actor updated successfully.")
+    return ok(views.actor(record), "Actor updated successfully.")
 
 
 @bp.delete("/actors/<actor:actor_id>")

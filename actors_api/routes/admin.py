@@ -6,6 +6,7 @@ from flask import Blueprint
 from actors_core.enums import ExecutionStatus, WorkerStatus
 from actors_core.scheduling import worker_capacity
 
+from .. import views
 from ..auth import current_identity, readable_actor_ids, require_token
 from ..context import get_config, get_store
 from ..errors import Forbidden, ok
@@ -47,13 +48,13 @@ def workers_summary():
         minimum = store.workers.minimum(actor["id"])
         if not records and not minimum:
             continue
-        workers.extend(records)
+        workers.extend(views.worker(w, actor, tenant) for w in records)
         per_actor.append({"actor_id": actor["id"], "workers": len(records),
                           **_count_by_status(records, WorkerStatus),
                           "minimum": minimum, "max_workers": worker_capacity(actor, config)})
     result = {"total_workers": len(workers), **_count_by_status(workers, WorkerStatus),
               "actors": per_actor, "workers": workers}
-    return ok(result, "Workers summary retrieved successfully.")
+    return ok(result, "Workers retrieved successfully.")
 
 
 @bp.get("/actors/admin/executions")
@@ -75,7 +76,7 @@ def executions_summary():
     counts = {str(s): sum(a[str(s)] for a in per_actor) for s in ExecutionStatus}
     result = {"executions": sum(a["executions"] for a in per_actor), **counts, **overall,
               "actors": per_actor}
-    return ok(result, "Executions summary retrieved successfully.")
+    return ok(result, "Executions retrieved successfully.")
 
 
 @bp.get("/actors/utilization")
@@ -105,7 +106,7 @@ def utilization():
         "queued_messages": sum(a["queued_messages"] for a in actors),
         "hosts": hosts, "actors": actors,
     }
-    return ok(result, "Utilization retrieved successfully.")
+    return ok(result, "Abaco utilization returned successfully.")
 
 
 def _count_by_status(records: list, statuses) -> dict:

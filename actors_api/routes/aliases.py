@@ -48,12 +48,13 @@ def create_alias():
     actor = load_actor(store, loaded["actor_id"], UPDATE)
     clash = store.actors.get_internal(name)
     if clash is not None and clash["tenant"] == identity.tenant:
-        raise APIError(f"{name!r} is the id of an actor; choose another alias.")
+        raise APIError(f"Invalid alias description. Alias cannot be an Abaco hash id. {name!r} "
+                       "is the id of an actor; choose another alias.")
     alias = store.aliases.create(identity.tenant, name, actor["id"], identity.username)
     if alias is None:
         raise APIError(f"Alias {name!r} already exists.", 409)
     store.permissions.grant("alias", identity.tenant, name, identity.username, PermissionLevel.UPDATE)
-    return ok(_shown(alias), "Alias created successfully.")
+    return ok(_shown(alias), "Actor alias created successfully.")
 
 
 @bp.get("/actors/aliases/<alias>")
@@ -68,12 +69,13 @@ def point_alias(alias):
     load_alias(store, alias, UPDATE)
     loaded = load_or_400(AliasUpdateSchema(), request_fields(), "alias description")
     if loaded.get("alias", alias) != alias:
-        raise APIError("An alias cannot be renamed: create a new alias and delete this one.")
+        raise APIError("Invalid alias update description. The alias itself cannot be updated "
+                       "in a PUT request. Create a new alias and delete this one.")
     actor = load_actor(store, loaded["actor_id"], UPDATE)
     record = store.aliases.point(current_identity().tenant, alias, actor["id"])
     if record is None:
         raise NotFound(f"No alias {alias!r}.")
-    return ok(_shown(record), "Alias updated successfully.")
+    return ok(_shown(record), "Actor alias updated successfully.")
 
 
 @bp.delete("/actors/aliases/<alias>")

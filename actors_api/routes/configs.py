@@ -53,7 +53,7 @@ def list_configs():
     else:
         names = store.permissions.granted("config", identity.tenant, identity.username)
     return ok([_shown(c) for c in store.configs.list(identity.tenant, names)],
-              "Actor configs retrieved successfully.")
+              "Actor Configs retrieved successfully.")
 
 
 @bp.post("/actors/configs")
@@ -73,7 +73,7 @@ def create_config():
 
 @bp.get("/actors/configs/<name>")
 def get_config_record(name):
-    return ok(_shown(load_config(get_store(), name, READ)), "Actor config retrieved successfully.")
+    return ok(_shown(load_config(get_store(), name, READ)), "Config retrieved successfully.")
 
 
 @bp.put("/actors/configs/<name>")

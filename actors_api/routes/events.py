@@ -15,6 +15,8 @@ from ..context import get_config, get_store
 from ..errors import APIError, Forbidden, NotFound, ok
 
 bp = Blueprint("events", __name__)
+INVALID_LINK = ("Invalid link parameter. The link must be a valid actor id or alias for which "
+                "you have EXECUTE permission.")  # Abaco's words
 MAX_LINK_HOPS = 32  # a chain of links longer than this is refused as if it were a cycle
 
 
@@ -35,11 +37,13 @@ def check_link(store, actor_id: str, link) -> None:
     identity = current_identity()
     target = store.find_actor(identity.tenant, link)
     if target is None:
-        raise NotFound(f"Invalid actor description: link: no actor with id or alias {link!r}.")
+        raise NotFound(f"{INVALID_LINK} There is no actor with id or alias {link!r}.")
     have = actor_level(store, identity, target)
     if have < PermissionLevel.EXECUTE:
-        raise Forbidden(f"Permission denied: linking to {link!r} needs EXECUTE on it; you have "
+        raise Forbidden(f"{INVALID_LINK} Linking to {link!r} needs EXECUTE on it; you have "
                         f"{have.name if have > PermissionLevel.NONE else 'no permission on it'}.")
+    if target["id"] == actor_id:
+        raise APIError("Invalid link parameter. An actor cannot link to itself. That would be a cycle of one.")
     chain, current = [actor_id, target["id"]], target
     while current is not None and current["id"] != actor_id:
         if len(chain) > MAX_LINK_HOPS:
@@ -50,8 +54,8 @@ def check_link(store, actor_id: str, link) -> None:
         if current is not None:
             chain.append(current["id"])
     if current is not None:
-        raise APIError("Invalid actor description: link: this would make a cycle of links: "
-                       f"{' -> '.join(chain)}.")
+        raise APIError("Error: this update would result in a cycle of linked actors. The links "
+                       f"would run {' -> '.join(chain)}.")
 
 
 def check_webhook(webhook) -> None:

@@ -6,7 +6,8 @@ from flask import Blueprint, Response, request
 from actors_core.enums import ExecutionStatus
 
 from ..auth import READ, UPDATE, load_actor
-from ..context import get_config, get_store, links
+from .. import views
+from ..context import get_config, get_store
 from ..errors import NotFound, ok
 
 bp = Blueprint("executions", __name__)
@@ -17,7 +18,8 @@ SUMMARY_FIELDS = ("id", "status", "message_received_time", "start_time", "finish
 def load_execution(store, actor_id: str, execution_id: str) -> dict:
     execution = store.executions.get(execution_id, actor_id=actor_id)
     if execution is None:
-        raise NotFound(f"No execution {execution_id!r} for actor {actor_id!r}.")
+        raise NotFound(f"No executions found with actor id of {actor_id} and execution id "
+                       f"of {execution_id}.")
     return execution
 
 
@@ -36,7 +38,7 @@ def list_executions(actor_id):
         "ids": [e["id"] for e in executions],
         "executions": [{k: e.get(k) for k in SUMMARY_FIELDS} for e in executions],
     }
-    return ok(result, "Actor executions retrieved successfully.")
+    return ok(views.executions_summary(result, actor), "Actor executions retrieved successfully.")
 
 
 @bp.get("/actors/<actor:actor_id>/executions/<execution_id>")
@@ -45,13 +47,7 @@ def get_execution(actor_id, execution_id):
     actor = load_actor(store, actor_id, READ)
     actor_id = actor["id"]
     execution = load_execution(store, actor_id, execution_id)
-    execution["_links"] = links(
-        ("self", f"/actors/{actor_id}/executions/{execution_id}"),
-        ("logs", f"/actors/{actor_id}/executions/{execution_id}/logs"),
-        ("status", f"/actors/{actor_id}/executions/{execution_id}/status"),
-        ("outputs", f"/actors/{actor_id}/executions/{execution_id}/outputs"),
-        ("owner", f"/profiles/{actor['owner']}"))
-    return ok(execution, "Actor execution retrieved successfully.")
+    return ok(views.execution(execution, actor_id), "Actor execution retrieved successfully.")
 
 
 @bp.delete("/actors/<actor:actor_id>/executions/<execution_id>")
@@ -66,11 +62,13 @@ def stop_execution(actor_id, execution_id):
     elif status.finished and store.retries.cancel(execution_id):
         message = f"Execution already finished ({status}); its pending retry is cancelled."
     elif status.finished:
-        message = f"Execution already finished ({status}); nothing to stop."
+        message = (f"Cannot force quit an execution not in RUNNING status. Execution was found "
+                   f"in status: {status}. It already finished; nothing to stop.")
     else:
         store.executions.request_kill(execution_id)
-        message = "Force-quit requested; the execution's container is being stopped."
-    return ok(store.executions.get(execution_id), message)
+        message = (f"Issued force quit command for execution {execution_id}. Its container is "
+                   "being stopped.")
+    return ok(views.execution(store.executions.get(execution_id), actor_id), message)
 
 
 @bp.get("/actors/<actor:actor_id>/executions/<execution_id>/logs")
@@ -81,12 +79,8 @@ def get_logs(actor_id, execution_id):
     load_execution(store, actor_id, execution_id)
     if request.accept_mimetypes.best_match(["application/json", "text/plain"]) == "text/plain":
         return Response(store.logs.get(execution_id), mimetype="text/plain")  # the raw text
-    result = {
-        "logs": store.logs.get(execution_id),
-        "_links": links(("self", f"/actors/{actor_id}/executions/{execution_id}/logs"),
-                        ("execution", f"/actors/{actor_id}/executions/{execution_id}"),
-                        ("owner", f"/profiles/{actor['owner']}")),
-    }
+    result = views.logs({"logs": store.logs.get(execution_id)}, actor_id, execution_id,
+                        actor["owner"])
     return ok(result, "Logs retrieved successfully.")
 
 

@@ -9,6 +9,7 @@ from actors_core.platform_variables import refusal
 
 from .. import metrics
 from ..auth import EXECUTE, READ, UPDATE, current_identity, load_actor
+from .. import views
 from ..context import BadJSON, get_config, get_store, links, parse_json
 from ..errors import APIError, envelope, ok
 
@@ -16,6 +17,11 @@ bp = Blueprint("messages", __name__)
 
 # Query parameters that steer the platform rather than reach the container.
 RESERVED_PARAMETERS = {"_abaco_synchronous", "x-nonce"}
+
+# Linux refuses to start a process with an environment string ("NAME=value" and its NUL)
+# longer than MAX_ARG_STRLEN: 32 pages of 4 KiB. A text or JSON message is the MSG variable.
+MAX_ARG_STRLEN = 131072
+MAX_TEXT_MESSAGE_BYTES = MAX_ARG_STRLEN - len("MSG=") - 1
 
 
 def read_message() -> tuple:
@@ -41,6 +47,29 @@ def read_message() -> tuple:
     return ContentType.STR, message.encode(), message
 
 
+def check_deliverable(content_type, body: bytes) -> None:
+    """Refuse at the door what could never reach the container: a text or JSON message
+    travels in the MSG environment variable, which Linux caps (MAX_ARG_STRLEN), so a longer
+    one would only fail later with "argument list too long". Binary messages go through a
+    FIFO and have no such limit; neither may a query parameter's variable exceed it."""
+    if content_type is not ContentType.BINARY:
+        size = len(body.decode("utf-8", "replace").encode())  # what MSG will hold
+        if size > MAX_TEXT_MESSAGE_BYTES:
+            raise APIError(
+                f"The message is too large to deliver as text or JSON: it reaches the actor in "
+                f"the MSG environment variable, which Linux limits to {MAX_ARG_STRLEN} bytes "
+                f"(\"MSG=\", the message and a NUL: at most {MAX_TEXT_MESSAGE_BYTES} bytes of "
+                f"UTF-8), and this one is {size} bytes. Send it as binary instead "
+                "(Content-Type: application/octet-stream; the actor reads it with "
+                "get_binary_message()), up to the server's limit of "
+                f"{get_config().max_message_bytes} bytes.", 413)
+    for name, value in message_environment().items():
+        if len(f"{name}={value}".encode()) + 1 > MAX_ARG_STRLEN:
+            raise APIError(f"Query parameter {name!r} is too long to become an environment "
+                           f"variable (Linux limits one to {MAX_ARG_STRLEN} bytes); send the "
+                           "data in the message instead.", 413)
+
+
 def message_environment() -> dict:
     """Every query parameter becomes a variable in the container; the platform's own
     (``MSG``, ``_actor_configs``, ``_abaco_*``) are a 400 naming them."""
@@ -62,6 +91,7 @@ def send_message(actor_id):
     if len(body) > get_config().max_message_bytes:
         raise APIError("The message is larger than this server accepts "
                        f"({get_config().max_message_bytes} bytes).", 413)
+    check_deliverable(content_type, body)
     execution = store.executions.submit(actor, {
         "id": new_id(), "executor": current_identity().username,
         "content_type": str(content_type), "environment": message_environment(),
@@ -83,7 +113,7 @@ def send_message(actor_id):
 def count_messages(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, READ)
-    return ok({"messages": store.executions.queued_count(actor["id"])},
+    return ok(views.messages({"messages": store.executions.queued_count(actor["id"])}, actor),
               "The request was successful")
 
 
@@ -92,7 +122,9 @@ def purge_messages(actor_id):
     store = get_store()
     actor = load_actor(store, actor_id, UPDATE)
     cancelled = store.executions.purge(actor["id"])
-    return ok({"messages": 0, "cancelled": cancelled}, f"Purged {cancelled} queued messages.")
+    return ok(views.messages({"msg": "Actor mailbox purged.", "messages": 0,
+                              "cancelled": cancelled}, actor),
+              f"Actor mailbox purged. {cancelled} queued messages were cancelled.")
 
 
 def synchronous_answer(store, actor_id: str, execution_id: str):

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from actors_core.enums import PermissionLevel
 from actors_core.ids import new_id
 from actors_core.store.nonces import public
 
 from ..auth import (READ, UPDATE, actor_level, current_identity, load_actor, load_alias,
                     require_token, resource_level)
 from ..context import get_store, links, request_fields
-from ..errors import NotFound, ok
+from ..errors import Forbidden, NotFound, ok
 from ..schemas import load_or_400
 from ..schemas.access import NonceSchema
 
@@ -96,11 +97,30 @@ def delete_actor_nonce(actor_id, nonce_id):
 
 
 # -- alias nonces -------------------------------------------------------------------------
+def _alias_and_actor(store, alias: str, level) -> tuple:
+    """The alias record and the caller's standing: a nonce of an alias is a credential to
+    run its actor, so seeing or making one needs ``level`` on the alias AND on the actor
+    behind it (as in Abaco). Returns (record, manager: UPDATE on both)."""
+    identity = current_identity()
+    refused = "Not authorized -- you do not have access to this alias and actor."
+    try:
+        record = load_alias(store, alias, level)
+    except Forbidden as error:
+        raise Forbidden(f"{refused} {error.message.split('. ', 1)[-1]}")
+    actor = store.find_actor(identity.tenant, record["actor_id"])
+    on_actor = actor_level(store, identity, actor) if actor else PermissionLevel.NONE
+    if on_actor < level:
+        held = on_actor.name if on_actor > PermissionLevel.NONE else "no permission"
+        raise Forbidden(f"{refused} This request needs {level.name} on alias {alias!r} and on "
+                        f"actor {record['actor_id']!r}; you have {held} on the actor.")
+    on_alias = resource_level(store, identity, "alias", record, alias)
+    return record, min(on_alias, on_actor) >= UPDATE
+
+
 @bp.get("/actors/aliases/<alias>/nonces")
 def list_alias_nonces(alias):
     store = get_store()
-    record = load_alias(store, alias, READ)
-    manager = resource_level(store, current_identity(), "alias", record, alias) >= UPDATE
+    _, manager = _alias_and_actor(store, alias, READ)
     nonces = _visible(store.nonces.list(current_identity().tenant, alias=alias), manager)
     return ok([_shown(n, f"/actors/aliases/{alias}") for n in nonces],
               "Alias nonces retrieved successfully.")
@@ -109,15 +129,14 @@ def list_alias_nonces(alias):
 @bp.post("/actors/aliases/<alias>/nonces")
 def create_alias_nonce(alias):
     store = get_store()
-    load_alias(store, alias, UPDATE)
+    _alias_and_actor(store, alias, UPDATE)
     return _create(store, f"/actors/aliases/{alias}", alias=alias)
 
 
 @bp.get("/actors/aliases/<alias>/nonces/<nonce_id>")
 def get_alias_nonce(alias, nonce_id):
     store = get_store()
-    record = load_alias(store, alias, READ)
-    manager = resource_level(store, current_identity(), "alias", record, alias) >= UPDATE
+    _, manager = _alias_and_actor(store, alias, READ)
     nonce = _one(store, nonce_id, manager, alias=alias)
     return ok(_shown(nonce, f"/actors/aliases/{alias}"), "Alias nonce retrieved successfully.")
 
@@ -125,6 +144,6 @@ def get_alias_nonce(alias, nonce_id):
 @bp.delete("/actors/aliases/<alias>/nonces/<nonce_id>")
 def delete_alias_nonce(alias, nonce_id):
     store = get_store()
-    load_alias(store, alias, UPDATE)
+    _alias_and_actor(store, alias, UPDATE)
     store.nonces.delete(_one(store, nonce_id, True, alias=alias)["id"])
     return ok(None, "Alias nonce deleted successfully.")

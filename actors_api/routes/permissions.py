@@ -30,7 +30,8 @@ def share(store, kind: str, ident: str, owner: str):
         raise APIError(f"{owner!r} owns this {kind} and always holds UPDATE on it.")
     store.permissions.grant(kind, identity.tenant, ident, loaded["user"], loaded["level"])
     return ok(store.permissions.all(kind, identity.tenant, ident),
-              f"Permission {loaded['level'].name} set for {loaded['user']!r}.", convert_case=False)
+              f"Permission added successfully. {loaded['user']!r} holds {loaded['level'].name}.",
+              convert_case=False)
 
 
 @bp.get("/actors/<actor:actor_id>/permissions")

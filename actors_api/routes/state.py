@@ -13,8 +13,8 @@ bp = Blueprint("state", __name__)
 def _stateful_actor(store, actor_id: str, level) -> dict:
     actor = load_actor(store, actor_id, level)
     if actor["stateless"]:
-        raise APIError(f"Actor {actor_id!r} is stateless; only actors registered with "
-                       "stateless=false keep state.", 409)
+        raise APIError(f"actor is stateless. Actor {actor_id!r} keeps no state; only actors "
+                       "registered with stateless=false do.", 409)
     return actor
 
 
@@ -31,4 +31,4 @@ def set_state(actor_id):
     actor = _stateful_actor(store, actor_id, UPDATE)
     value = json_body()  # any JSON value, whatever the Content-Type says
     store.actors.set_state(actor["id"], value)
-    return ok({"state": value}, "Actor state updated successfully.")
+    return ok({"state": value}, "State updated successfully.")

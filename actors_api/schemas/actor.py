@@ -6,7 +6,7 @@ import re
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from actors_core import actor_fields
-from actors_core.cron import CronError, parse as parse_cron
+from actors_core.cron import CronError, normalize as normalize_cron, parse as parse_cron
 from actors_core.platform_variables import refusal
 
 from ..context import parse_json
@@ -89,7 +89,7 @@ class CronScheduleField(fields.String):
             parse_cron(text)
         except CronError as error:
             raise ValidationError(str(error))
-        return text.strip()
+        return normalize_cron(text)
 
 
 class WebhookUrl(fields.Url):
@@ -136,8 +136,8 @@ class ActorSchema(Schema):
     @validates_schema
     def stateful_has_one_worker(self, data, **kwargs):
         if data.get("stateless") is False and data.get("max_workers") not in (None, 1):
-            raise ValidationError("A stateful actor (stateless=false) runs one worker; "
-                                  "do not set max_workers.", "max_workers")
+            raise ValidationError("stateful actors can only have 1 worker. Do not set "
+                                  "max_workers on a stateful actor (stateless=false).")
 
 
 class ActorUpdateSchema(ActorSchema):

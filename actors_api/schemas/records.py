@@ -77,6 +77,8 @@ class ActorRecord(Schema):
     revision = fields.Integer(metadata={"description": "Bumped by each new image."})
     create_time = _time()
     last_update_time = _time()
+    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
+        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
 
 
 class GpuAssignment(Schema):
@@ -144,10 +146,12 @@ class ExecutionRecord(Schema):
     retries_exhausted = fields.Boolean(metadata={"description": "Failed, and no retry is left."})
     rerun_of = fields.String(metadata={"description": "The execution this re-runs by hand."})
     reruns = fields.List(fields.String())
+    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
+        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
 
 
 class ExecutionView(ExecutionRecord):
-    _links = fields.Nested(_links("Execution", "self", "logs", "status", "outputs", "owner"))
+    """An execution read by id (its ``_links``: self, owner, logs, status, outputs)."""
 
 
 class EventSource(Schema):
@@ -190,6 +194,8 @@ class ExecutionSummary(Schema):
     message_received_time = _time()
     start_time = _time(allow_none=True)
     finish_time = _time(allow_none=True)
+    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
+        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
 
 
 class ExecutionTotals(Schema):
@@ -206,6 +212,8 @@ class ExecutionList(ExecutionTotals):
     owner = fields.String()
     ids = fields.List(fields.String())
     executions = fields.List(fields.Nested(ExecutionSummary))
+    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
+        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
 
 
 class Logs(Schema):
@@ -231,6 +239,8 @@ class Rerun(Schema):
 
 class MessageCount(Schema):
     messages = fields.Integer(metadata={"description": "Queued, not yet started."})
+    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
+        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
 
 
 class MessagesPurged(MessageCount):
@@ -251,6 +261,15 @@ class WorkerRecord(Schema):
     create_time = _time()
     last_execution_time = _time(allow_none=True)
     last_health_check_time = _time(allow_none=True)
+    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
+        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
+    image = fields.String(allow_none=True, metadata={"description": "The actor's image."})
+    tenant = fields.String(allow_none=True)
+    host_id = fields.String(allow_none=True)
+    ch_name = fields.String(allow_none=True, metadata={"description": "Abaco's; always null."})
+    cid = fields.String(allow_none=True, metadata={"description": "Abaco's; always null."})
+    host_ip = fields.String(allow_none=True, metadata={"description": "Abaco's; always null."})
+    location = fields.String(allow_none=True, metadata={"description": "Abaco's; always null."})
 
 
 class WebhookAttempt(Schema):
@@ -409,6 +428,8 @@ class LogRecord(Schema):
     execution_id = fields.String()
     actor_id = fields.String()
     logs = fields.String()
+    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
+        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
 
 
 def search_result(record_schema):

@@ -6,7 +6,8 @@ value; ``exactsearch``, a value equal to it exactly), paging (``skip``, ``limit`
 :class:`Condition` s ``field[.nested...].operator=value``. A bare ``field=value`` means
 ``field.eq=value``. Values arrive as text and are compared as the record's own type:
 numbers as numbers, booleans as ``true``/``false``, ``null`` as a missing value, and
-ISO 8601 times as instants (so ``2026-01-01`` < ``2026-01-01T00:00:01Z``). A list field
+ISO 8601 times as instants (so ``2026-01-01`` < ``2026-01-01T00:00:01Z``; a query may write a
+partial time, completed with the earliest instant it names). A list field
 (``hints``) matches when any element does (``neq`` and ``nin``: when none does).
 """
 from __future__ import annotations
@@ -16,6 +17,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional
+
+from actors_core.times import parse_partial_iso
 
 from ..errors import APIError
 
@@ -62,8 +65,8 @@ def _coerce(text: str, like: Any):
             return _MISSING
     if isinstance(like, str):
         moment = parse_time(like)
-        if moment is not None:
-            other = parse_time(text)
+        if moment is not None:  # a time: the query may write a partial one (2026-05-01)
+            other = parse_partial_iso(text)
             return other if other is not None else _MISSING
         return text
     return text if isinstance(like, str) else _MISSING
@@ -196,6 +199,21 @@ def _non_negative(args, name: str, default: int) -> int:
     return number
 
 
+def _list_values(raw: str) -> tuple:
+    """The values of ``in``, ``nin`` and ``between``: a JSON list, as Abaco clients write
+    them (``["COMPLETE", "READY"]``, single quotes too), or comma-separated text."""
+    text = raw.strip()
+    if text.startswith("[") and text.endswith("]"):
+        for candidate in (text, text.replace("'", '"')):
+            try:
+                items = json.loads(candidate)
+            except ValueError:
+                continue
+            return tuple(item if isinstance(item, str) else json.dumps(item) for item in items)
+        raise APIError(f"{raw!r} is not a JSON list: write [\"a\", \"b\"] or a,b.")
+    return tuple(raw.split(",")) if raw != "" else ()
+
+
 def parse_query(kind: str, args, fields: tuple, to_snake=None) -> Query:
     """A Query from request arguments (a MultiDict); 400 naming any bad field, operator or
     value. ``fields`` are the top-level fields a record of ``kind`` has; ``to_snake``
@@ -222,9 +240,9 @@ def parse_query(kind: str, args, fields: tuple, to_snake=None) -> Query:
             raise APIError(f"Unknown field {path[0]!r} for a search of {kind}: use one of "
                            f"{', '.join(sorted(fields))}.")
         if op in ("in", "nin"):
-            values = tuple(v for v in raw.split(",")) if raw != "" else ()
+            values = _list_values(raw)
         elif op == "between":
-            values = tuple(raw.split(","))
+            values = _list_values(raw)
             if len(values) != 2:
                 raise APIError(f"{key!r} takes two values, low and high: {key}=a,b.")
         else:

@@ -14,8 +14,8 @@ from ..times import now_iso
 from . import keys
 from .records import decode, decode_many, encode, ordered
 
-INTERNAL_FIELDS = ("tenant", "roles")
-FIELD_ORDER = ("id", "actor_id", "alias", "owner", "level", "max_uses", "remaining_uses",
+INTERNAL_FIELDS = ("tenant",)
+FIELD_ORDER = ("id", "actor_id", "alias", "owner", "roles", "level", "max_uses", "remaining_uses",
                "current_uses", "description", "create_time", "last_use_time")
 
 
@@ -44,18 +44,18 @@ class NonceStore:
         self._redeem = redis.register_script(_REDEEM)
 
     def create(self, nonce: dict, tenant: str, roles=()) -> dict:
-        """Store a new nonce for ``nonce['actor_id']`` or ``nonce['alias']`` (exactly one)."""
-        record = dict(nonce, remaining_uses=nonce["max_uses"], current_uses=0,
+        """Store a new nonce for ``nonce['actor_id']`` or ``nonce['alias']`` (exactly one),
+        with the ``roles`` of the user who made it (a request made with the nonce has them)."""
+        record = dict(nonce, roles=list(roles), remaining_uses=nonce["max_uses"], current_uses=0,
                       create_time=now_iso(), last_use_time=None)
         with self.redis.pipeline() as pipe:
-            pipe.hset(keys.nonce(record["id"]),
-                      mapping=encode(dict(record, tenant=tenant, roles=list(roles))))
+            pipe.hset(keys.nonce(record["id"]), mapping=encode(dict(record, tenant=tenant)))
             pipe.sadd(self._index(tenant, record), record["id"])
             pipe.execute()
         return public(record)
 
     def get(self, nonce_id: str) -> Optional[dict]:
-        """The whole record, with the owner's roles and tenant (never returned by the API)."""
+        """The whole record, with its tenant (never returned by the API)."""
         return decode(self.redis.hgetall(keys.nonce(nonce_id)))
 
     def list(self, tenant: str, actor_id: Optional[str] = None, alias: Optional[str] = None) -> list:
@@ -100,5 +100,5 @@ class NonceStore:
 
 
 def public(record: dict) -> dict:
-    """What the API shows of a nonce: never its tenant or the owner's roles."""
+    """What the API shows of a nonce (as Abaco, with ``roles``): never its tenant."""
     return ordered(record, FIELD_ORDER, INTERNAL_FIELDS)

@@ -22,6 +22,7 @@ import uuid
 from typing import Iterable, Optional
 
 from ..enums import ExecutionStatus
+from ..times import parse_partial_iso
 from . import keys
 from .executions import (FIELD_ORDER as EXECUTION_FIELDS,  # the record as the API shows it
                          _public as public_execution)
@@ -36,7 +37,7 @@ _RANGE_OPS = ("gt", "gte", "lt", "lte", "between", "eq")
 def _bounds(condition) -> Optional[list]:
     """(min, max) score bounds in Redis syntax for a range condition on an indexed number
     or time; None when the value is not a number or time (Python then decides)."""
-    convert = epoch if condition.path == ("message_received_time",) else float
+    convert = _epoch if condition.path == ("message_received_time",) else float
     try:
         values = [convert(v) for v in condition.values]
     except (TypeError, ValueError):
@@ -47,6 +48,12 @@ def _bounds(condition) -> Optional[list]:
     return {"eq": (first, first), "gt": (f"({first}", "+inf"), "gte": (first, "+inf"),
             "lt": ("-inf", f"({first}"), "lte": ("-inf", first),
             "between": tuple(values)}[op]
+
+
+def _epoch(text: str) -> Optional[float]:
+    """Epoch seconds of a full or partial ISO 8601 time (None: not a time)."""
+    moment = parse_partial_iso(text)
+    return None if moment is None else moment.timestamp()
 
 
 class SearchStore:

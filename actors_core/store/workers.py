@@ -179,6 +179,15 @@ class WorkerStore:
             slot += 1
         return created
 
+    def keep_one(self, actor_id: str) -> Optional[str]:
+        """A READY actor shows at least one worker, as Abaco keeps one ready: when it has
+        none, one is made READY (no host until it first runs) on slot 1. Called before the
+        actor is marked READY and by every sweep; the id of a worker it made, if any."""
+        if self.list_for_actor(actor_id, internal=True):
+            return None
+        wid = worker_name(actor_id, 1)
+        return wid if self.create_idle(actor_id, wid, 1) else None
+
     # -- the minimum kept ---------------------------------------------------
     def minimum(self, actor_id: str) -> int:
         return int(self.redis.get(keys.workers_minimum(actor_id)) or 0)

@@ -10,6 +10,7 @@ Docker's ``--privileged`` and the image's user; the limits and the network still
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -26,6 +27,9 @@ from actors_core.config import DEFAULT_CONTAINER_USER
 
 from .base import (LABEL_SPAWNER, Handle, ImageUnavailable, RunSpec, Runtime, StartFailed,
                    Usage)
+from .cgroups import CgroupAccounting
+
+log = logging.getLogger(__name__)
 
 STATE_FIELDS = ("Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead", "Pid",
                 "ExitCode", "Error", "StartedAt", "FinishedAt")
@@ -81,11 +85,14 @@ class DockerRuntime(Runtime):
     name = "docker"
 
     def __init__(self, client: Optional[docker.DockerClient] = None,
-                 defaults: Optional[ContainerDefaults] = None):
+                 defaults: Optional[ContainerDefaults] = None,
+                 accounting: Optional[CgroupAccounting] = None):
         self.client = client or docker.from_env(timeout=120)
         self.defaults = defaults or ContainerDefaults()
         self._pulled = set()
         self._pull_lock = threading.Lock()
+        # True CPU/IO totals from a parent cgroup per container (cgroups.py), where possible.
+        self.accounting = accounting if accounting is not None else _detect_accounting(self.client)
 
     def ensure_image(self, image: str) -> None:
         try:
@@ -115,6 +122,8 @@ class DockerRuntime(Runtime):
             privileged=False, pids_limit=spec.pids_limit,
         )
         options.update(self.defaults.options(spec))
+        if self.accounting is not None:
+            options["cgroup_parent"] = self.accounting.new_parent()
         devices = [g.uuid for g in spec.gpus if not g.simulated]
         if devices:
             options["device_requests"] = [DeviceRequest(device_ids=devices, capabilities=[["gpu"]])]
@@ -128,8 +137,10 @@ class DockerRuntime(Runtime):
         except DockerException as error:
             if container is not None:
                 _quietly(container.remove, force=True)
+            if self.accounting is not None:
+                self.accounting.remove(options["cgroup_parent"])
             raise StartFailed(f"Docker could not start the container: {_explain(error)}")
-        return DockerHandle(self.client, container)
+        return DockerHandle(self.client, container, self.accounting)
 
     def image_identity(self, image: str, handle: "DockerHandle") -> dict:
         """The container's own image id (what it was created from, whatever the tag says
@@ -154,16 +165,22 @@ class DockerRuntime(Runtime):
                 container = self.client.containers.get(sparse.id)
             except NotFound:
                 continue
-            handles.append(DockerHandle(self.client, container))
+            handles.append(DockerHandle(self.client, container, self.accounting))
         return handles
 
 
 class DockerHandle(Handle):
-    def __init__(self, client, container):
+    def __init__(self, client, container, accounting: Optional[CgroupAccounting] = None):
         self.client = client
         self.container = container
         self.id = container.id
         self.labels = container.labels
+        parent = (container.attrs.get("HostConfig") or {}).get("CgroupParent")
+        # A container started without a parent of its own (before this, or elsewhere) is
+        # only ever sampled through the stats API.
+        self.accounting = accounting if accounting and accounting.is_ours(parent) else None
+        self.cgroup_parent = parent if self.accounting else None
+        self._network_bytes = 0
 
     def wait(self, timeout: float) -> Optional[int]:
         try:
@@ -182,11 +199,27 @@ class DockerHandle(Handle):
         try:
             sample = self.container.stats(stream=False, one_shot=True)
         except (DockerException, RequestsConnectionError, ValueError):
-            return None  # gone or going: a sample is only ever a bonus
+            return self._cgroup_usage()  # gone or going: the cgroup still knows
         cpu = (sample.get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
         if not cpu:
-            return None  # a stopped container reports empty counters
-        return Usage(cpu_ns=int(cpu), io_bytes=_block_bytes(sample) + _network_bytes(sample))
+            return self._cgroup_usage()  # a stopped container reports empty counters
+        self._network_bytes = max(self._network_bytes, _network_bytes(sample))
+        return self._cgroup_usage() or Usage(cpu_ns=int(cpu),
+                                             io_bytes=_block_bytes(sample) + self._network_bytes)
+
+    def final_usage(self) -> Optional[Usage]:
+        """After exit: the parent cgroup's totals (all the container used, however short
+        its life), plus the network bytes last sampled while it ran."""
+        return self._cgroup_usage()
+
+    def _cgroup_usage(self) -> Optional[Usage]:
+        if self.accounting is None:
+            return None
+        cpu = self.accounting.cpu_ns(self.cgroup_parent)
+        if cpu is None:
+            return None
+        block = self.accounting.block_io_bytes(self.cgroup_parent) or 0
+        return Usage(cpu_ns=cpu, io_bytes=block + self._network_bytes)
 
     def kill(self) -> None:
         try:
@@ -204,6 +237,16 @@ class DockerHandle(Handle):
 
     def remove(self) -> None:
         _quietly(self.container.remove, force=True)
+        if self.accounting is not None:
+            self.accounting.remove(self.cgroup_parent)
+
+
+def _detect_accounting(client) -> Optional[CgroupAccounting]:
+    try:
+        return CgroupAccounting.detect(client.info())
+    except Exception:  # noqa: BLE001 - optional: without it, the stats API is sampled
+        log.info("no cgroup accounting: CPU and I/O come from the stats API", exc_info=True)
+        return None
 
 
 def _block_bytes(sample: dict) -> int:

@@ -194,15 +194,37 @@ class DevPlatform:
                 found.append(f"{entry.name}: {command}")
         return found
 
+    @property
+    def spawner_name(self) -> str:
+        """The name ``actors dev`` gives its spawner for this data folder (its containers'
+        ``actors.spawner`` label)."""
+        from actors_cli.dev import spawner_name
+
+        return spawner_name(self.data_dir)
+
+    def own_containers(self, client) -> list:
+        """This platform's containers only: Docker filters on its spawner's own label, so
+        another platform's containers on a shared engine are never listed or inspected
+        (one that vanishes between a listing and an inspection cannot fail this test)."""
+        import docker
+
+        found = []
+        listed = client.containers.list(
+            all=True, sparse=True, filters={"label": f"actors.spawner={self.spawner_name}"})
+        for container in listed:
+            try:
+                container.reload()
+            except docker.errors.NotFound:
+                continue  # removed since the listing: not a leftover
+            found.append(container)
+        return found
+
     def leftover_containers(self) -> list:
-        """Containers of a dev spawner (``actors.spawner=dev-*``) for this platform's actors."""
+        """Containers this platform's spawner started that are still there."""
         client = docker_client()
         if client is None:
             return []
-        containers = client.containers.list(all=True, filters={"label": "actors.spawner"})
-        return [f"{c.short_id} {c.labels}" for c in containers
-                if c.labels.get("actors.spawner", "").startswith("dev-")
-                and c.labels.get("actors.actor") in self.actor_ids]
+        return [f"{c.short_id} {c.labels}" for c in self.own_containers(client)]
 
     def _wait_for_no_leftovers(self) -> list:
         deadline = time.monotonic() + 10
@@ -220,9 +242,13 @@ class DevPlatform:
                 pass
         client = docker_client()
         if client is not None:
-            for container in client.containers.list(all=True, filters={"label": "actors.spawner"}):
-                if container.labels.get("actors.actor") in self.actor_ids:
+            import docker
+
+            for container in self.own_containers(client):
+                try:
                     container.remove(force=True)
+                except docker.errors.NotFound:
+                    pass
 
     # --- the command line ---
 

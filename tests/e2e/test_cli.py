@@ -245,3 +245,36 @@ def test_errors_print_the_server_message_and_exit_1(dev, echo):
     no_message = dev.cli("send", echo, check=False)
     assert no_message.returncode == 2 and "give exactly one message" in no_message.stderr
 
+
+
+def _listening_addresses(port: int) -> set:
+    """IPv4 addresses with a socket listening on ``port`` (from /proc/net/tcp)."""
+    import socket
+    import struct
+
+    found = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, _, hex_port = local.partition(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(socket.inet_ntoa(struct.pack("<I", int(address, 16))))
+    return found
+
+
+def test_the_api_listens_on_loopback_and_the_docker_bridge_only(dev):
+    from actors_cli.dev import container_gateway
+
+    listening = _listening_addresses(dev.port)
+    if dev.runtime_option == "docker":
+        assert listening == {"127.0.0.1", container_gateway()}, listening
+        assert f"(actors reach it at http://{container_gateway()}:{dev.port})" in dev.output()
+    else:
+        assert listening == {"127.0.0.1"}, listening
+    assert "0.0.0.0" not in listening
+
+
+def test_token_uses_the_secret_actors_dev_keeps(dev):
+    assert (dev.data_dir / "secret").exists()
+    assert f"signing secret in {dev.data_dir / 'secret'}" in dev.output()
+    minted = dev.cli("token", "--user", "visitor", "--data-dir", dev.data_dir).stdout.strip()
+    assert dev.cli_json("ls", env={"ACTORS_TOKEN": minted}) == []  # valid, and sees nothing

@@ -87,10 +87,10 @@ def test_message_queue_count_and_purge(client):
     client.wait(actor["id"], first, statuses=("RUNNING",))
     queued = [client.send(actor["id"], "1") for _ in range(2)]
 
-    assert client.result(client.get(f"/actors/{actor['id']}/messages")) == {"messages": 2}
+    assert client.result(client.get(f"/actors/{actor['id']}/messages"))["messages"] == 2
     purged = client.result(client.delete(f"/actors/{actor['id']}/messages"))
     assert purged["cancelled"] == 2
-    assert client.result(client.get(f"/actors/{actor['id']}/messages")) == {"messages": 0}
+    assert client.result(client.get(f"/actors/{actor['id']}/messages"))["messages"] == 0
     for execution_id in queued:
         execution = client.execution(actor["id"], execution_id)
         assert execution["status"] == "COMPLETE" and execution["start_time"] is None
@@ -114,3 +114,24 @@ def test_message_without_a_body_is_400(client):
     response = client.post(f"/actors/{actor['id']}/messages", data="{not json",
                            headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and "JSON" in response.json()["message"]
+
+
+def test_the_longest_text_message_msg_can_hold_runs_and_a_longer_one_is_refused(client):
+    """MSG is an environment variable: Linux caps "MSG=<message>" plus its NUL at 131072 bytes
+    (MAX_ARG_STRLEN). The longest message that fits runs in a real container; one byte more
+    is refused with 413 when sent, instead of failing later with "argument list too long"."""
+    from actors_api.routes.messages import MAX_TEXT_MESSAGE_BYTES
+
+    actor = client.create_actor(ECHO)
+    largest = "m" * (MAX_TEXT_MESSAGE_BYTES - 3) + "end"
+    execution_id = client.send(actor["id"], largest)
+    execution = client.wait(actor["id"], execution_id)
+    assert (execution["status"], execution["exit_code"]) == ("COMPLETE", 0), execution
+    assert client.logs(actor["id"], execution_id).startswith("Contents of MSG: mmmm")
+
+    refused = client.post(f"/actors/{actor['id']}/messages", data={"message": largest + "!"})
+    assert refused.status_code == 413 and "binary" in refused.json()["message"]
+    as_json = client.post(f"/actors/{actor['id']}/messages",
+                          data=json.dumps("j" * MAX_TEXT_MESSAGE_BYTES),
+                          headers={"Content-Type": "application/json"})
+    assert as_json.status_code == 413

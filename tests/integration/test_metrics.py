@@ -51,7 +51,8 @@ def platform(redis_server, docker_engine, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("metrics")
     url = redis_server.url.rsplit("/", 1)[0] + "/3"
     environment = platform_environment(url, workdir, ACTORS_WEBHOOK_BACKOFF="0.2",
-                                       ACTORS_WEBHOOK_MAX_ATTEMPTS="2")
+                                       ACTORS_WEBHOOK_MAX_ATTEMPTS="2",
+                                       ACTORS_WEBHOOK_ALLOW="127.0.0.1")  # the test's hook
     api = ApiServer(environment)
     port = free_port()
     spawner = SpawnerProcess(environment, name=f"metrics-{uuid.uuid4().hex[:6]}", queues=QUEUE,

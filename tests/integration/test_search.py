@@ -181,7 +181,7 @@ def test_logs_search_matches_text_only_in_readable_logs(world):
     w = world
     found = w.search("ana", "logs", "search=boom")["search"]
     assert {r["execution_id"] for r in found} == {w.e_one, w.e_ben}
-    assert {tuple(sorted(r)) for r in found} == {("actor_id", "execution_id", "logs")}
+    assert {tuple(sorted(r)) for r in found} == {("_links", "actor_id", "execution_id", "logs")}
     assert w.ids("cy", "logs", "logs.like=secret") == [w.e_private]
     assert w.ids("ana", "logs", f"actor_id.eq={w.a1['id']}&logs.like=fine") == [w.e_ok]
 

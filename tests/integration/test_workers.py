@@ -67,7 +67,9 @@ def test_workers_scale_up_under_a_burst_and_down_when_idle(admin, environment, p
     try:
         actor = admin.create_actor(SLEEP, queue=queue, max_workers=3)
         workers_path = f"/actors/{actor['id']}/workers"
-        assert admin.result(admin.get(workers_path)) == []  # no messages, no workers
+        admin.wait_actor(actor["id"], statuses=("READY",))
+        ready = admin.result(admin.get(workers_path))  # as in Abaco: a READY actor has one
+        assert [(w["status"], w["image"]) for w in ready] == [("READY", SLEEP)]
         ids = [admin.send(actor["id"], "3") for _ in range(6)]
 
         def three_busy():
@@ -83,8 +85,9 @@ def test_workers_scale_up_under_a_burst_and_down_when_idle(admin, environment, p
         executions = [admin.wait(actor["id"], e, timeout=120) for e in ids]
         assert all(e["status"] == "COMPLETE" for e in executions)
         assert _max_overlap(executions) == 3
-        # idle for ACTORS_WORKER_IDLE_SECONDS: the next sweep retires them all
-        _wait_for(lambda: admin.result(admin.get(workers_path)) == [], 40, "scale down to zero")
+        # idle for ACTORS_WORKER_IDLE_SECONDS: the next sweep retires all but the one a
+        # READY actor keeps
+        _wait_for(lambda: len(admin.result(admin.get(workers_path))) == 1, 40, "scale down to one")
 
         # POST workers keeps a minimum through idle time, capped at max_workers
         response = admin.post(workers_path, json={"num": 5})
@@ -166,11 +169,14 @@ def test_a_dead_spawners_worker_is_dropped_and_comes_back_with_it(admin, environ
                   20, "a busy worker")
         first.crash()  # its container runs on; its slot lease expires after 30 s
         other = _spawner(environment, platform_dir, queue, slots=1, suffix="-other")
-        _wait_for(lambda: admin.result(admin.get(workers_path)) == [], 60, "the lost worker dropped")
+        # the lost BUSY worker is dropped; the actor, READY, gets a fresh idle one
+        _wait_for(lambda: [(w["status"], w["host"]) for w in admin.result(admin.get(workers_path))]
+                  == [("READY", None)], 60, "the lost worker dropped")
         assert admin.execution(actor["id"], execution_id)["status"] == "RUNNING"
 
         restarted = _spawner(environment, platform_dir, queue, slots=1, **slow)  # reconciles
-        worker = _wait_for(lambda: next(iter(admin.result(admin.get(workers_path))), None), 30,
+        worker = _wait_for(lambda: next((w for w in admin.result(admin.get(workers_path))
+                                         if w["status"] == "BUSY"), None), 30,
                            "the worker re-attached")
         assert worker["host"] == first.name and worker["execution_id"] == execution_id
         execution = admin.wait(actor["id"], execution_id, timeout=60)
@@ -181,3 +187,24 @@ def test_a_dead_spawners_worker_is_dropped_and_comes_back_with_it(admin, environ
         for spawner in (first, other, restarted):
             if spawner:
                 spawner.stop()
+
+
+def test_post_workers_num_has_that_many_within_seconds(admin, environment, platform_dir):
+    queue = f"num-{uuid.uuid4().hex[:6]}"
+    spawner = _spawner(environment, platform_dir, queue, slots=1, ACTORS_WORKER_IDLE_SECONDS=1)
+    try:
+        actor = admin.create_actor(ECHO, queue=queue, max_workers=4)
+        workers_path = f"/actors/{actor['id']}/workers"
+        admin.wait_actor(actor["id"], statuses=("READY",))
+        _wait_for(lambda: len(admin.result(admin.get(workers_path))) == 1, 10, "one worker")
+        started = time.monotonic()
+        admin.result(admin.post(workers_path, json={"num": 3}))
+        workers = _wait_for(lambda: (lambda w: w if len(w) == 3 else None)(
+            admin.result(admin.get(workers_path))), 5, "three workers")
+        assert time.monotonic() - started < 5
+        assert {w["status"] for w in workers} == {"READY"}
+        assert {w["image"] for w in workers} == {ECHO}
+        time.sleep(12)  # past a sweep, idle past ACTORS_WORKER_IDLE_SECONDS: the minimum stays
+        assert len(admin.result(admin.get(workers_path))) == 3
+    finally:
+        spawner.stop()

@@ -90,14 +90,14 @@ def test_messages_count_cancel_and_executions_summary(http, alice):
     sent = [http.post(f"/actors/{actor['id']}/messages?K=v", data={"message": f"m{n}"},
                       headers=alice).json["result"] for n in range(3)]
     assert sent[0]["msg"] == "m0" and sent[0]["execution_id"]
-    assert http.get(f"/actors/{actor['id']}/messages", headers=alice).json["result"] == {"messages": 3}
+    assert http.get(f"/actors/{actor['id']}/messages", headers=alice).json["result"]["messages"] == 3
     first = sent[0]["execution_id"]
     response = http.delete(f"/actors/{actor['id']}/executions/{first}", headers=alice)
     assert response.json["result"]["status"] == "COMPLETE"
     summary = http.get(f"/actors/{actor['id']}/executions", headers=alice).json["result"]
     assert summary["ids"] == [s["execution_id"] for s in sent]
     assert [e["status"] for e in summary["executions"]] == ["COMPLETE", "SUBMITTED", "SUBMITTED"]
-    assert http.get(f"/actors/{actor['id']}/messages", headers=alice).json["result"] == {"messages": 2}
+    assert http.get(f"/actors/{actor['id']}/messages", headers=alice).json["result"]["messages"] == 2
     execution = http.get(f"/actors/{actor['id']}/executions/{sent[1]['execution_id']}",
                          headers=alice).json["result"]
     assert "environment" not in execution and "sequence" not in execution
@@ -151,3 +151,29 @@ def test_state_needs_a_stateful_actor(http, alice):
     assert http.post(f"/actors/{stateful['id']}/state", json=[1, 2], headers=alice).json["result"] == {"state": [1, 2]}
     assert http.post(f"/actors/{stateful['id']}/state", data="null", content_type="application/json",
                      headers=alice).json["result"] == {"state": None}
+
+
+def test_a_text_message_too_long_for_msg_is_refused_at_the_door(http, alice):
+    """MSG is an environment variable: Linux caps "MSG=<message>" and its NUL at 131072 bytes."""
+    from actors_api.routes.messages import MAX_TEXT_MESSAGE_BYTES
+
+    assert MAX_TEXT_MESSAGE_BYTES == 131067
+    actor = _create(http, alice)
+    path = f"/actors/{actor['id']}/messages"
+    largest = "x" * MAX_TEXT_MESSAGE_BYTES
+    assert http.post(path, data={"message": largest}, headers=alice).status_code == 200
+    for kwargs in ({"data": {"message": largest + "x"}},
+                   {"data": '"' + "y" * MAX_TEXT_MESSAGE_BYTES + '"', "content_type": "application/json"},
+                   {"data": ("é" * (MAX_TEXT_MESSAGE_BYTES // 2 + 1)).encode(), "content_type": "text/plain"}):
+        response = http.post(path, headers=alice, **kwargs)
+        assert response.status_code == 413, response.json
+        message = response.json["message"]
+        assert "MSG environment variable" in message and "binary" in message
+        assert "application/octet-stream" in message
+    assert http.get(path, headers=alice).json["result"]["messages"] == 1  # nothing else accepted
+    binary = http.post(path, data=b"z" * 200_000, content_type="application/octet-stream",
+                       headers=alice)
+    assert binary.status_code == 200  # a FIFO has no such limit
+    too_long_variable = http.post(f"{path}?BIG={'v' * 131072}",
+                                  data={"message": "m"}, headers=alice)
+    assert too_long_variable.status_code == 413 and "'BIG'" in too_long_variable.json["message"]

@@ -146,3 +146,31 @@ def test_a_deleted_actor_leaves_the_index(http, alice, store):
     http.delete(f"/actors/{actor['id']}", headers=alice)
     assert store.cron.due(utcnow().timestamp() + 3600) == []
     assert cron.tick(store, now=utcnow() + timedelta(hours=1)) == []
+
+
+@pytest.mark.parametrize("text, first, stored", [
+    # Abaco writes dates without zero padding
+    ("2078-09-6 20 + 3 months", "2078-09-06 20:00", "2078-09-6 20 + 3 months"),
+    ("2026-3-10 16 + 2 hours", "2026-03-10 16:00", "2026-3-10 16 + 2 hours"),
+    # a form body turns '+' into a space: the schedule is stored with its '+' back
+    ("2026-03-10 16   2 hours", "2026-03-10 16:00", "2026-03-10 16 + 2 hours"),
+    ("2026-03-10 16 2 hours", "2026-03-10 16:00", "2026-03-10 16 + 2 hours"),
+    ("now  1 hour", "2026-03-10 14:00", "now + 1 hour"),
+])
+def test_schedules_as_abaco_and_form_bodies_write_them(text, first, stored):
+    from actors_core.cron import normalize
+
+    assert parse(text).first(T0).strftime("%Y-%m-%d %H:%M") == first
+    assert normalize(text) == stored
+
+
+def test_a_form_body_with_a_plus_is_accepted_as_curl_sends_it(http, alice):
+    """``curl -d "cron_schedule=2026-12-01 08 + 1 day"``: the '+' arrives as a space."""
+    response = http.post("/actors", headers=alice, data="image=x/y&cron_schedule=2026-12-01 08 + 1 day",
+                         content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200, response.json
+    assert response.json["result"]["cron_schedule"] == "2026-12-01 08 + 1 day"
+    padded = http.post("/actors", headers=alice,
+                       data={"image": "x/y", "cron_schedule": "2078-09-6 20 + 3 months"})
+    assert padded.status_code == 200, padded.json
+    assert padded.json["result"]["cron_next_ex"] .startswith("2078-09-06T20:00:00")

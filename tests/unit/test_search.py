@@ -167,3 +167,57 @@ def test_reindex_rebuilds_what_was_lost(http, alice, store):
     assert [e["id"] for e in found] == [first]
     assert [e["id"] for e in http.get("/actors/search/executions?status.eq=SUBMITTED",
                                       headers=alice).json["result"]["search"]] == [second]
+
+
+# -- values as Abaco clients write them ---------------------------------------------------
+@pytest.mark.parametrize("text, expected", [
+    ('status.in=["COMPLETE", "READY"]', True), ("status.in=['ERROR', 'READY']", False),
+    ('status.nin=["COMPLETE"]', False), ("exit_code.in=[1, 2]", True),
+    ('exit_code.between=[0, 2]', True), ('hints.in=["gpu"]', True),
+    # partial or offset times, completed with the earliest instant they name
+    ("create_time.gt=2026-05-01T08:59", True), ("create_time.gt=2026-05-01T09:00", False),
+    ("create_time.gte=2026-05-01T09", True), ("create_time.gt=2026-05-01", True),
+    ("create_time.lt=2026-05-02", True), ("create_time.lt=2026-05", False),
+    ("create_time.gt=2026", True), ("create_time.lt=2027", True),
+    ("create_time.gt=2026-05-01T10:00+02:00", True),
+    ("create_time.gt=2026-05-01T10:00 02:00", True),  # '+' decoded as a space
+    ("create_time.between=2026-05-01T08,2026-05-01T10", True),
+    ("create_time.between=2026-05-01T10,2026-05-02", False),
+    ("create_time.lt=2026-05:00", False), ("create_time.gt=2026-05:00", True),
+])
+def test_values_as_abaco_clients_write_them(text, expected):
+    assert matches(text, RECORD) is expected
+
+
+def test_partial_times_are_completed_with_the_earliest_instant():
+    from datetime import datetime, timedelta, timezone
+
+    from actors_core.times import parse_partial_iso
+
+    utc = timezone.utc
+    assert parse_partial_iso("2000-01-01T01:00") == datetime(2000, 1, 1, 1, tzinfo=utc)
+    assert parse_partial_iso("2000-01-01") == datetime(2000, 1, 1, tzinfo=utc)
+    assert parse_partial_iso("2000-05:00") == datetime(2000, 1, 1, tzinfo=timezone(-timedelta(hours=5)))
+    assert parse_partial_iso("2000-05") == datetime(2000, 5, 1, tzinfo=utc)
+    assert parse_partial_iso("2000-02-30") is None and parse_partial_iso("soon") is None
+
+
+def test_json_lists_and_partial_times_through_the_api_and_the_indexes(http, alice, store):
+    actor = http.post("/actors", data={"image": "x"}, headers=alice).json["result"]
+    ids = [http.post(f"/actors/{actor['id']}/messages", data={"message": str(n)},
+                     headers=alice).json["result"]["execution_id"] for n in range(3)]
+    store.executions.claim_next(actor["id"], "h", f"{actor['id']}-1")
+    year = ids and http.get(f"/actors/{actor['id']}/executions/{ids[0]}",
+                            headers=alice).json["result"]["message_received_time"][:4]
+    cases = {
+        'status.in=["SUBMITTED", "RUNNING"]': 3, "status.in=['RUNNING']": 1,
+        'status.nin=["RUNNING"]': 2, f"message_received_time.gte={year}": 3,
+        f"message_received_time.lt={year}": 0, "message_received_time.gt=2000-05:00": 3,
+        f"message_received_time.between=[\"{year}\", \"{int(year) + 1}-01-01\"]": 3,
+    }
+    for text, count in cases.items():
+        response = http.get(f"/actors/search/executions?{text}", headers=alice)
+        assert response.status_code == 200, (text, response.json)
+        assert response.json["result"]["_metadata"]["total_count"] == count, text
+    bad = http.get("/actors/search/executions?status.in=[oops", headers=alice)
+    assert bad.status_code == 200  # not a JSON list: comma-separated text, matching nothing

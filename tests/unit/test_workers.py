@@ -238,3 +238,79 @@ def test_utilization(http, alice, store):
     assert result["total_slots"] == 4 and result["slots_in_use"] == 1
     assert result["actors"] == [{"actor_id": actor["id"], "queue": "default", "workers": 1,
                                  "busy_workers": 1, "max_workers": 6, "queued_messages": 1}]
+
+
+# -- as Abaco shows them -------------------------------------------------------------
+class _NoopRuntime:
+    def ensure_image(self, image):
+        pass
+
+
+def test_a_ready_actor_has_a_worker_from_the_moment_it_is_ready(http, alice, config, store):
+    actor = _actor(http, alice)
+    seen = {}
+    original = store.actors.set_status
+
+    def set_status(actor_id, status, *args, **kwargs):
+        seen[str(status)] = store.workers.list_for_actor(actor_id)  # what a reader sees then
+        return original(actor_id, status, *args, **kwargs)
+
+    store.actors.set_status = set_status
+    runner.SpawnerContext(config, store, runtime=_NoopRuntime(), name="s1").check_image(actor["id"])
+    assert [w["status"] for w in seen["READY"]] == ["READY"]
+    workers = http.get(f"/actors/{actor['id']}/workers", headers=alice).json["result"]
+    assert len(workers) == 1 and workers[0]["status"] == "READY"
+    assert http.get(f"/actors/{actor['id']}", headers=alice).json["result"]["status"] == "READY"
+
+
+def test_the_sweep_keeps_one_worker_for_a_ready_actor(http, alice, config, store):
+    config = config.with_overrides(worker_idle_seconds=5)
+    actor = _actor(http, alice, max_workers=None)
+    runner.SpawnerContext(config, store, runtime=_NoopRuntime(), name="s1").check_image(actor["id"])
+    base = f"/actors/{actor['id']}/workers"
+    http.post(base, json={"num": 3}, headers=alice)
+    http.post(base, json={"num": 0}, headers=alice)  # no minimum asked for any more
+    counts = sweep.sweep_workers(store, config, "s1", ["default"], now=time.time() + 60)
+    assert counts["retired"] == 2
+    assert len(store.workers.list_for_actor(actor["id"])) == 1  # a READY actor keeps one
+    only = store.workers.list_for_actor(actor["id"])[0]["id"]
+    assert http.delete(f"{base}/{only}", headers=alice).status_code == 200
+    assert store.workers.list_for_actor(actor["id"]) == []
+    sweep.sweep_workers(store, config, "s1", ["default"])
+    assert [w["status"] for w in store.workers.list_for_actor(actor["id"])] == ["READY"]
+    # an actor that is not READY keeps none
+    store.actors.set_status(actor["id"], "ERROR", "broken")
+    sweep.sweep_workers(store, config, "s1", ["default"], now=time.time() + 60)
+    assert store.workers.list_for_actor(actor["id"]) == []
+
+
+def test_post_workers_num_makes_that_many_at_once_in_abacos_words(http, alice, store):
+    actor = _actor(http, alice)
+    base = f"/actors/{actor['id']}/workers"
+    response = http.post(base, data={"num": "3"}, headers=alice)
+    assert response.json["message"].startswith(
+        "Scheduled 3 new worker(s) to start. Previously, there were 0 workers.")
+    assert len(http.get(base, headers=alice).json["result"]) == 3
+    again = http.post(base, data={"num": "2"}, headers=alice)
+    assert again.json["message"].startswith(f"Actor {actor['id']} already had 3 worker(s).")
+
+
+ABACO_WORKER_FIELDS = {"id", "tenant", "actor_id", "status", "image", "ch_name", "location",
+                       "cid", "host_id", "host_ip", "create_time", "last_execution_time",
+                       "last_health_check_time"}
+
+
+def test_workers_carry_abacos_fields_also_in_another_tenant(http, config, store):
+    for tenant in (None, "other"):
+        headers = {"Authorization": f"Bearer {mint(config, 'carol', tenant=tenant)}"}
+        actor = _actor(http, headers, image="me/thing:2")
+        store.workers.start(actor["id"], f"{actor['id']}-1", 1, "s1", "E1")
+        listed = http.get(f"/actors/{actor['id']}/workers", headers=headers).json["result"]
+        one = http.get(f"/actors/{actor['id']}/workers/{listed[0]['id']}",
+                       headers=headers).json["result"]
+        found = http.get("/actors/search/workers", headers=headers).json["result"]["search"]
+        for worker in (listed[0], one, found[0]):
+            assert ABACO_WORKER_FIELDS <= set(worker), ABACO_WORKER_FIELDS - set(worker)
+            assert worker["image"] == "me/thing:2" and worker["status"] == "BUSY"
+            assert worker["tenant"] == (tenant or "default") and worker["host_id"] == "s1"
+            assert worker["create_time"].endswith("Z")
