@@ -267,12 +267,6 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
     say(f"redis:   {store.description}")
     say(f"runtime: {runtime}" + ("" if requested or runtime == "docker" else
                                  " (no Docker daemon answered: actors run as plain processes)"))
-    say(f"API:     {url}" + (f" (actors reach it at {environment['ACTORS_API_URL']})"
-                              if environment["ACTORS_API_URL"] != url else ""))
-    say(f"token:   {token}")
-    say(f"web:     {url}/ui/ (sign in with the token)")
-    say(f"CLI configured in {config_file}; data in {data_dir} (outputs: "
-        f"{environment['ACTORS_ARTIFACT_URL']})")
 
     executable = [sys.executable, "-m", "actors_cli.main"]
     logs = data_dir / "logs"
@@ -300,7 +294,9 @@ def run_dev(host: str, port: int, slots: int, data_dir: Path, runtime: Optional[
                                       if environment["ACTORS_API_URL"] != url else ""))
             say(f"listens: {', '.join(f'{a}:{port}' for a in addresses)}")
             say(f"token:   {token}")
-            say(f"CLI configured in {config_file}; data in {data_dir}"
+            say(f"web:     {url}/ui/ (sign in with the token)")
+            say(f"CLI configured in {config_file}; data in {data_dir} (outputs: "
+                f"{environment['ACTORS_ARTIFACT_URL']})"
                 + (f"; signing secret in {secret_file} (actors token --data-dir {data_dir} "
                    "uses it)" if secret_file else ""))
             while not stop.wait(0.5):
