@@ -17,6 +17,7 @@ from .logs import LogStore
 from .nonces import NonceStore
 from .permissions import PermissionStore
 from .revocations import RevokedTokens
+from .runs import RunStore
 from .search import SearchStore
 from .leases import WorkerLeases
 from .timeline import Timeline
@@ -47,6 +48,8 @@ class Store:
         self.events = EventStore(redis)
         self.cron = CronIndex(redis)
         self.artifacts = ArtifactIndex(redis)
+        self.runs = RunStore(redis, self.executions, self.actors, self.timeline)
+        self.executions.on_end = self.runs.execution_ended  # a run advances as its executions end
 
     @classmethod
     def from_config(cls, config) -> "Store":
