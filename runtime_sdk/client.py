@@ -30,7 +30,7 @@ __all__ = ["ApiError", "SynchronousTimeout", "Client", "Actor", "Execution", "Re
 UNSET = object()  # "no JSON body": ``None`` is a JSON value (null) a caller may send
 
 # Values that are the user's own data keep their keys as they are (as on the server).
-OPAQUE_KEYS = {"default_environment", "state", "final_state", "environment"}
+OPAQUE_KEYS = {"default_environment", "state", "final_state", "environment", "env", "message"}
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 

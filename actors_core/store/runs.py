@@ -81,6 +81,7 @@ local function put(name, value) redis.call('HSET', RUN, name, cjson.encode(value
 
 local dag = get('dag')
 if not dag then return redis.error_reply('no such run') end
+if dag.finally == cjson.null then dag.finally = nil end
 local INDEX = {}
 for i, name in ipairs(dag.order) do INDEX[name] = i end
 
