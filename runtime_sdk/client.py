@@ -2,7 +2,8 @@
 
 ``Client`` is the thin layer: one HTTP request, the envelope unwrapped, an
 error turned into :class:`ApiError` with the server's message. The resource
-objects (``client.actors`` -> :class:`Actor` -> :class:`Execution`) live in
+objects (``client.actors`` -> :class:`Actor` -> :class:`Execution`, and
+``client.runs`` -> :class:`Run`) live in
 ``resources.py`` and are built on :meth:`Client.call`.
 
 Standard library only (``urllib``), so the same client runs inside actor
@@ -23,9 +24,9 @@ import urllib.request
 from typing import NamedTuple, Optional
 
 from .errors import ApiError, SynchronousTimeout
-from .resources import Actor, ActorCollection, Execution
+from .resources import Actor, ActorCollection, Execution, Run, RunCollection
 
-__all__ = ["ApiError", "SynchronousTimeout", "Client", "Actor", "Execution", "Response"]
+__all__ = ["ApiError", "SynchronousTimeout", "Client", "Actor", "Execution", "Response", "Run"]
 
 UNSET = object()  # "no JSON body": ``None`` is a JSON value (null) a caller may send
 
@@ -70,6 +71,7 @@ class Client:
         self.token = token
         self.timeout = timeout
         self.actors = ActorCollection(self)
+        self.runs = RunCollection(self)
 
     def __repr__(self):
         return f"<Client: {self.url}>"

@@ -487,3 +487,70 @@ def test_the_sweep_and_the_job_submit_through_spawner_runs(store):
     assert spawner_runs.advance(store, "Rjob") == 2
     spawner_runs.sweep(store)  # nothing due: a no-op
     assert store.redis.zcard(keys.mailbox("A")) == 2
+
+
+# -- the Python client and the CLI over HTTP (fakeredis behind the API) ---------------------
+@pytest.fixture
+def served(app):
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_the_client_and_the_cli_drive_a_run(served, config, store, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from actors_cli.main import main
+    from runtime_sdk.client import Client
+
+    token = mint(config, "alice")
+    client = Client(served, token, timeout=10)
+    actor = client.actors.create("actors/echo")
+    store.actors.set_status(actor.id, ActorStatus.READY)
+    run = client.runs.create([{"name": "a", "actor": actor.id}], [{"N": "0"}, {"N": "1"}],
+                             env={"ALL": "x"}, final={"name": "f", "actor": actor.id})
+    assert run.status == "RUNNING" and [r.id for r in client.runs.list()] == [run.id]
+    with pytest.raises(TimeoutError):
+        run.wait(timeout=0.3, poll=0.1)
+    store.runs.submit_fresh(run.id)
+    _run_everything(store, decide=lambda r: 3 if r["environment"].get("N") == "1" else 0)
+    assert run.wait(timeout=5).attrs["status"] == "FAILED"
+    assert [i["status"] for i in run.items()] == ["COMPLETE", "FAILED"]
+    assert run.execution(1, "a").reload().attrs["exit_code"] == 3
+    assert run.execution("finally").reload().attrs["run_item"] == "finally"
+    assert [e["type"] for e in run.follow()][-1] == "RUN_FAILED"
+    names = zipfile.ZipFile(io.BytesIO(run.outputs())).namelist()
+    assert "run.json" in names and "items/1/a/logs.txt" in names
+
+    monkeypatch.setenv("ACTORS_URL", served)
+    monkeypatch.setenv("ACTORS_TOKEN", token)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    cli = CliRunner()
+    shown = cli.invoke(main, ["run-status", run.id, "--items"])
+    assert shown.exit_code == 0, shown.output
+    assert "FAILED (3)" in shown.output and "N=1" in shown.output
+    listed = cli.invoke(main, ["runs"])
+    assert run.id in listed.output and "1/2" not in listed.output and "2/2" in listed.output
+    followed = cli.invoke(main, ["run-status", run.id, "--follow"])
+    assert followed.exit_code == 1 and "ended FAILED" in followed.output
+    events = cli.invoke(main, ["run-status", run.id, "--events"])
+    assert "Item 1, stage a failed: The execution exited with code 3." in events.output
+    rerun = cli.invoke(main, ["run-rerun", run.id, "--item", "1"])
+    assert rerun.exit_code == 0 and "Re-running 1 stage(s)" in rerun.output
+    cancel = cli.invoke(main, ["run-cancel", run.id])
+    assert cancel.exit_code == 0 and "Run cancelled" in cancel.output
+    description = tmp_path / "run.json"
+    description.write_text(json.dumps({"stages": [{"name": "a", "actor": actor.id}],
+                                       "items": [{}]}))
+    started = cli.invoke(main, ["run", str(description), "-q"])
+    assert started.exit_code == 0 and len(started.output.strip()) == 13
+    not_json = tmp_path / "bad.json"
+    not_json.write_text("{")
+    refused = cli.invoke(main, ["run", str(not_json)])
+    assert refused.exit_code == 1 and "is not JSON" in refused.output
