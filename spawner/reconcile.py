@@ -2,7 +2,8 @@
 
 On start a spawner looks at every container it labelled: finished ones are
 recorded and removed, running ones are followed again to the end. Executions
-it had claimed but whose container never started are put in ERROR. So an
+it had claimed but whose container never started (none, or one created and
+never started) are put in ERROR. So an
 execution is never left RUNNING by a crash of its spawner, as long as that
 spawner comes back. Every end goes through ``ExecutionRun.finish`` and
 ``ExecutionRun.release`` (runner.py), as in a run that never stopped: the
@@ -37,6 +38,14 @@ def reconcile(spawner: SpawnerContext) -> list:
         actor = store.actors.get(execution["actor_id"]) if execution else None
         if execution is None or actor is None or ExecutionStatus(execution["status"]).finished:
             handle.remove()
+            continue
+        if handle.final_state().get("Status") == "created":
+            # Created, never started (the spawner stopped between the two): it never ran, and
+            # waiting on it would read exit code 0 at once.
+            run = _taken_over(spawner, actor, execution, reattach=False)
+            run.finish(ExecutionStatus.ERROR, NEVER_STARTED)
+            handle.remove()
+            run.release()
             continue
         run = _taken_over(spawner, actor, execution, reattach=True)
         run.handle = handle
