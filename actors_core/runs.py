@@ -9,9 +9,7 @@ Pure policy, no Redis (the transitions are Lua scripts in ``store/runs.py``):
   one item's stage (and of the ``finally`` stage), the event types of its feed;
 * :func:`outcome_of` says what an ended execution means for its stage;
 * :func:`stage_environment` is what an execution of a stage sees (the item's
-  keys, the run's and the stage's ``env``, where it is in the run);
-* :func:`summary` is what the ``finally`` stage reads and what the outputs zip
-  carries as ``run.json``.
+  keys, the run's and the stage's ``env``, where it is in the run).
 """
 from __future__ import annotations
 
@@ -286,12 +284,3 @@ def item_status(cells: Iterable[str]) -> str:
         return str(RunStatus.CANCELLED)
     return str(RunStatus.FAILED)
 
-
-def summary(run: dict, items: list) -> dict:
-    """What the finally stage reads (``/_abaco_inputs/_run/summary.json``) and the outputs
-    zip holds as ``run.json``: the run's status and counts, and per item its keys, status
-    and each stage's status, execution, exit code, reason and output paths."""
-    return {"run_id": run["id"], "status": run["status"],
-            "cancelled": bool(run.get("cancel_requested")),
-            "items_total": run["items_total"], "items_ended": run["items_ended"],
-            "items_failed": run["items_failed"], "counts": run["counts"], "items": items}

@@ -566,8 +566,9 @@ class RunStore:
         return [json.loads(raw) for raw in self.redis.lrange(keys.run_items(run_id), 0, -1)]
 
     def summary(self, run_id: str) -> Optional[dict]:
-        """What the finally stage reads and the outputs zip holds as ``run.json``: the run
-        (without items) and, per item, its keys, status and each stage's state."""
+        """What the finally stage reads and the outputs zip holds as ``run.json``: the run as
+        GET shows it, ``cancelled`` (was it?), and every item: its keys, status and each
+        stage's state (status, execution, attempt, exit code, reason, times)."""
         run = self.get(run_id)
         if run is None:
             return None
@@ -576,7 +577,7 @@ class RunStore:
         cells = self.cells(run_id, plan, run["items_total"])
         items = [_item(i, env, [cells[(i, n)] for n in plan.names])
                  for i, env in enumerate(self.item_envs(run_id))]
-        return dict(run, items=items)
+        return dict(run, cancelled=run["cancel_requested"], items=items)
 
     def events_since(self, run_id: str, since: int = 0, limit: int = PAGE,
                      raw: bool = False) -> dict:
