@@ -22,9 +22,10 @@ and each does one transition atomically:
 * ``rerun``           sets chosen ended cells (and what depends on them) back to
                       WAITING and queues what is ready.
 
-Submitting is separate and at-least-once-safe: a QUEUED cell's execution id is
-fixed by (run, item, stage, attempt), the cell is in ``inflight`` with score 0
-until a submitter *claims* it (the score becomes a lease time), and:
+Submitting is separate and safe to repeat: a QUEUED cell is in ``inflight`` with
+score 0 until a submitter *claims* it (one script: the score becomes a lease time
+and the cell gets its execution's id, which is then the only execution that may
+run for that attempt), and:
 
 * :meth:`RunStore.submit_fresh` claims score-0 cells and submits their
   executions through ``ExecutionStore.submit``, the path every message takes;
@@ -47,6 +48,7 @@ import time
 from typing import Iterable, Optional
 
 from ..enums import ExecutionStatus
+from ..ids import new_id
 from ..runs import (ACTIVE, ENDED, FINALLY_ITEM, Plan, RunStatus, StageStatus, item_env,
                     item_status, message_body, outcome_of, stage_environment)
 from ..times import now_iso
@@ -82,8 +84,6 @@ local function put(name, value) redis.call('HSET', RUN, name, cjson.encode(value
 local dag = get('dag')
 if not dag then return redis.error_reply('no such run') end
 if dag.finally == cjson.null then dag.finally = nil end
-local INDEX = {}
-for i, name in ipairs(dag.order) do INDEX[name] = i end
 
 local cache = {}
 local function key_of(item, stage) return tostring(item) .. '|' .. stage end
@@ -124,17 +124,13 @@ local function where(item, stage)
   return 'item ' .. item .. ', stage ' .. stage
 end
 
-local function execution_id(item, stage, attempt)
-  if item == FINALLY then return RUN_ID .. 'f' .. int(attempt) end
-  return RUN_ID .. 'i' .. item .. 's' .. int(INDEX[stage]) .. 'a' .. int(attempt)
-end
+-- QUEUED, with no execution yet: the submitter that claims the cell gives it one (_CLAIM).
 local function enqueue(item, stage)
   local c = cell(item, stage)
   local old = c.status
   c.attempt = (c.attempt or 0) + 1
   c.status = 'QUEUED'
-  c.execution_id = execution_id(item, stage, c.attempt)
-  c.reason, c.detail, c.start_time, c.finish_time = nil, nil, nil, nil
+  c.execution_id, c.reason, c.detail, c.start_time, c.finish_time = nil, nil, nil, nil, nil
   store(item, stage, c, old)
   redis.call('ZADD', INFLIGHT, 0, key_of(item, stage))
   return c
@@ -397,16 +393,28 @@ return 1
 """
 
 _CLAIM = """
--- KEYS: inflight, cells; ARGV: lowest score, highest score, new score, limit
+-- KEYS: inflight, cells; ARGV: lowest score, highest score, new score, limit, fresh ids json
+-- A QUEUED cell without an execution gets the next fresh id: its execution's, from now on.
 -- returns key, score, cell json (or '') for each claimed cell
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES', 'LIMIT', 0,
                        tonumber(ARGV[4]))
+local ids, used = cjson.decode(ARGV[5]), 0
 local out = {}
 for i = 1, #due, 2 do
   redis.call('ZADD', KEYS[1], ARGV[3], due[i])
+  local raw = redis.call('HGET', KEYS[2], due[i])
+  if raw then
+    local c = cjson.decode(raw)
+    if c.status == 'QUEUED' and not c.execution_id and used < #ids then
+      used = used + 1
+      c.execution_id = ids[used]
+      raw = cjson.encode(c)
+      redis.call('HSET', KEYS[2], due[i], raw)
+    end
+  end
   table.insert(out, due[i])
   table.insert(out, due[i + 1])
-  table.insert(out, redis.call('HGET', KEYS[2], due[i]) or '')
+  table.insert(out, raw or '')
 end
 return out
 """
@@ -447,14 +455,9 @@ class RunStore:
             counts[f"{name}|{StageStatus.QUEUED}"] = total
         if plan.final:
             counts[f"{plan.final.name}|{StageStatus.WAITING}"] = 1
-        index = {name: number for number, name in enumerate(plan.names, 1)}
-        cells, inflight = {}, {}
-        for item in range(total):
-            for name in roots:
-                key = f"{item}|{name}"
-                cells[key] = json.dumps({"status": "QUEUED", "attempt": 1,
-                                         "execution_id": f"{run_id}i{item}s{index[name]}a1"})
-                inflight[key] = 0
+        queued = json.dumps({"status": "QUEUED", "attempt": 1})  # ids come when claimed
+        cells = {f"{item}|{name}": queued for item in range(total) for name in roots}
+        inflight = dict.fromkeys(cells, 0)
         accepted = json.dumps(dict(
             seq=1, time=iso_millis(), type="RUN_ACCEPTED",
             message=f"Run accepted from {owner}: {total} item(s) over stages "
@@ -664,7 +667,7 @@ class RunStore:
         answer = json.loads(self._run_script(self._cancel, run_id))
         cancelled = killed = 0
         for item, stage, execution_id, status in answer.get("active") or ():
-            if item == FINALLY_ITEM:
+            if item == FINALLY_ITEM or not execution_id:
                 continue
             execution = self.executions.get_internal(execution_id)
             if (execution is not None and execution["status"] == str(ExecutionStatus.SUBMITTED)
@@ -728,9 +731,12 @@ class RunStore:
         return [m.decode() for m in self.redis.smembers(keys.ACTIVE_RUNS)]
 
     def _claim_cells(self, run_id: str, low, high, limit: int, now: Optional[float] = None):
+        """Claim in-flight cells scored from ``low`` to ``high`` for SUBMIT_LEASE seconds; a
+        fresh one (score 0) gets its execution's id here, the only place ids are made."""
         now = time.time() if now is None else now
+        fresh = [new_id() for _ in range(limit)] if low == 0 else []
         raw = self._claim(keys=[keys.run_inflight(run_id), keys.run_cells(run_id)],
-                          args=[low, high, now + SUBMIT_LEASE, limit])
+                          args=[low, high, now + SUBMIT_LEASE, limit, json.dumps(fresh)])
         out = []
         for n in range(0, len(raw), 3):
             out.append((raw[n].decode(), float(raw[n + 1]),

@@ -335,7 +335,8 @@ def test_the_api_pages_items_and_the_feed_and_answers_in_camel_case(config, stor
     page = camel.get(f"/runs/{run['id']}?offset=1&limit=1", headers=alice).json["result"]
     assert [i["index"] for i in page["items"]] == [1]
     assert page["items"][0]["env"] == {"studentId": "s2"}
-    assert page["items"][0]["stages"][0]["executionId"]
+    stage = page["items"][0]["stages"][0]
+    assert stage["status"] == "QUEUED" and stage["executionId"] is None  # not yet submitted
     feed = camel.get(f"/runs/{run['id']}/status", headers=alice).json["result"]
     assert feed["events"][0]["type"] == "RUN_ACCEPTED" and feed["cursor"] == 1
     assert feed["final"] is False
