@@ -208,7 +208,7 @@ OPERATIONS = {
         "content": {BINARY: {"schema": {"type": "string", "format": "binary"}}}}}),
     # runs (docs/runs.md)
     "runs.create_run": Operation(records.RunRecord, errors=WRITES, body={JSON: RunSchema}),
-    "runs.list_runs": Operation([records.RunSummary], errors=(400, 401), query=(LIMIT_RUNS,)),
+    "runs.list_runs": Operation([records.RunSummary], errors=(400, 401, 403), query=(LIMIT_RUNS,)),
     "runs.get_run": Operation(records.RunRecord, errors=(400, 401, 403, 404),
                               query=(ITEM_OFFSET, ITEM_LIMIT)),
     "runs.cancel_run": Operation(records.RunRecord),

@@ -3,7 +3,8 @@
 A run is its owner's: the owner and the tenant's admins read, cancel and re-run
 it; another tenant never finds it. Creating one needs EXECUTE on every actor it
 names, and so does a re-run (checked again: a permission may have been taken
-back since). The store does the rest (actors_core/store/runs.py); a spawner
+back since). Only a user's own token will do: not a nonce, nor an execution's
+token (which reaches one actor, where a run may name many). The store does the rest (actors_core/store/runs.py); a spawner
 submits the stages' executions.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from actors_core.scheduling import dispatch_queue
 from actors_core.store.timeline import MAX_PAGE
 from actors_core.times import parse_iso, utcnow
 
-from ..auth import EXECUTE, current_identity, load_actor
+from ..auth import EXECUTE, load_actor, require_token
 from ..casing import OPAQUE_KEYS, convert_keys, to_snake
 from ..context import get_config, get_store, links
 from ..errors import APIError, Forbidden, NotFound, ok
@@ -38,7 +39,7 @@ MAX_ITEM_PAGE = 1000
 def load_run(store, run_id: str) -> dict:
     """The run (as stored) if the caller may see it: 404 in another tenant, 403 for a user
     of the tenant who is neither its owner nor an admin."""
-    identity = current_identity()
+    identity = require_token("read runs")
     run = store.runs.get_internal(run_id)
     if run is None or run["tenant"] != identity.tenant:
         raise NotFound(f"No run {run_id!r}.")
@@ -80,7 +81,7 @@ def create_run():
     answer comes before any execution is written: a spawner submits them, in batches.
     """
     store = get_store()
-    identity = current_identity()
+    identity = require_token("start runs")
     spec = load_or_400(RunSchema(), _body(), "run")
     final = spec.get("finally_")
     found = {}
@@ -106,7 +107,7 @@ def list_runs():
 
     ``limit`` (default 100, at most 1000) bounds how many.
     """
-    identity = current_identity()
+    identity = require_token("read runs")
     limit = _bounded("limit", 100, 1, MAX_ITEM_PAGE)
     runs = get_store().runs.list(identity.tenant, None if identity.is_admin else identity.username,
                                  limit)

@@ -317,6 +317,9 @@ def test_runs_are_visible_to_their_owner_and_admins_only(http, alice, config, st
     assert [r["id"] for r in http.get("/runs", headers=alice).json["result"]] == [run["id"]]
     assert http.get("/runs", headers=bearer(config, "bob")).json["result"] == []
     assert [r["id"] for r in http.get("/runs", headers=admin).json["result"]] == [run["id"]]
+    scoped = {"Authorization": f"Bearer {mint(config, 'alice', actor=actor)}"}
+    assert http.get(f"/runs/{run['id']}", headers=scoped).status_code == 403
+    assert http.get("/runs", headers=scoped).status_code == 403
     for method, path in (("delete", ""), ("post", "/rerun"), ("get", "/status"),
                          ("get", "/outputs")):
         answer = getattr(http, method)(f"/runs/{run['id']}{path}", headers=bearer(config, "bob"))
