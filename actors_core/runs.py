@@ -64,16 +64,19 @@ class StageStatus(str, enum.Enum):
 ENDED = (StageStatus.SUCCEEDED, StageStatus.FAILED, StageStatus.SKIPPED, StageStatus.CANCELLED)
 ACTIVE = (StageStatus.QUEUED, StageStatus.RUNNING)
 
-# The run's feed (GET /runs/{id}/status), in the order a run meets them.
-RUN_ACCEPTED = "RUN_ACCEPTED"
-STAGE_QUEUED = "STAGE_QUEUED"  # a stage became ready after its needs (not the first stages)
-STAGE_STARTED = "STAGE_STARTED"
-STAGE_ENDED = {s: f"STAGE_{s.value}" for s in ENDED}  # STAGE_SUCCEEDED, STAGE_FAILED, ...
-ITEM_ENDED = "ITEM_ENDED"
-FINALLY_QUEUED = "FINALLY_QUEUED"
-CANCEL_REQUESTED = "CANCEL_REQUESTED"
-RERUN = "RERUN"
-RUN_ENDED = {s: f"RUN_{s.value}" for s in RunStatus if s.ended}  # the final events
+# The run's feed (GET /runs/{id}/status), in the order a run meets them; the store's scripts
+# write them (tests/unit/test_runs.py checks that they write no other).
+EVENT_TYPES = (
+    "RUN_ACCEPTED",
+    "STAGE_QUEUED",  # a stage became ready after its needs, or is issued again
+    "STAGE_STARTED",
+    *(f"STAGE_{s.value}" for s in ENDED),  # STAGE_SUCCEEDED, STAGE_FAILED, ...
+    "ITEM_ENDED",
+    "FINALLY_QUEUED",
+    "CANCEL_REQUESTED",
+    "RERUN",
+    *(f"RUN_{s.value}" for s in RunStatus if s.ended),  # the final events
+)
 
 
 class RunSpecError(ValueError):
@@ -114,14 +117,6 @@ class Plan:
 
     def roots(self) -> list:
         return [s.name for s in self.stages if not s.needs]
-
-    def dependents(self, name: str) -> set:
-        """Every stage that needs ``name``, directly or through others."""
-        found, frontier = set(), {name}
-        while frontier:
-            frontier = {s.name for s in self.stages if set(s.needs) & frontier} - found
-            found |= frontier
-        return found
 
     def dag(self) -> dict:
         """What the store's scripts read: names in order, needs, and the finally stage."""
@@ -234,9 +229,6 @@ def outcome_of(record: dict) -> tuple:
 
 
 # -- what an execution of a stage sees -------------------------------------------------------
-ITEM_VARIABLE = "_abaco_run_item"
-
-
 def stage_environment(run_id: str, plan_: Plan, stage: Stage, item, item_env: dict,
                       attempt: int, cancelled: bool = False) -> dict:
     """The run's ``env``, the stage's ``env``, the item's keys (the item wins), then where
@@ -245,7 +237,7 @@ def stage_environment(run_id: str, plan_: Plan, stage: Stage, item, item_env: di
     environment.update(plan_.env)
     environment.update(stage.env)
     environment.update(item_env)
-    environment.update({"_abaco_run_id": run_id, ITEM_VARIABLE: str(item),
+    environment.update({"_abaco_run_id": run_id, "_abaco_run_item": str(item),
                         "_abaco_run_stage": stage.name, "_abaco_run_attempt": str(attempt)})
     if item == FINALLY_ITEM:
         environment["_abaco_run_cancelled"] = "true" if cancelled else "false"

@@ -49,7 +49,7 @@ from typing import Iterable, Optional
 
 from ..enums import ExecutionStatus
 from ..ids import new_id
-from ..runs import (ACTIVE, ENDED, FINALLY_ITEM, Plan, RunStatus, StageStatus, item_env,
+from ..runs import (ACTIVE, FINALLY_ITEM, Plan, RunStatus, StageStatus, item_env,
                     item_status, message_body, outcome_of, stage_environment)
 from ..times import now_iso
 from . import keys
@@ -858,5 +858,3 @@ def _public(run: dict, plan: Plan, counts: dict, items: list, final_state: Optio
             "items_failed": counts.get("items_failed", 0), "env": plan.env,
             "stages": [stage_view(s) for s in plan.stages], "finally": final, "items": items}
 
-
-__all__ = ["RunStore", "SUBMIT_LEASE", "ENDED"]

@@ -13,7 +13,7 @@ import pytest
 
 from actors_api import create_app
 from actors_core.enums import ActorStatus, ExecutionStatus
-from actors_core.runs import Plan, RunSpecError, outcome_of, plan
+from actors_core.runs import Plan, RunSpecError, RunStatus, StageStatus, outcome_of, plan
 from actors_core.store import keys
 from actors_core.store.runs import SUBMIT_LEASE
 from actors_core.tokens import mint
@@ -33,7 +33,6 @@ def test_stages_come_in_dependency_order_as_given_where_free():
                     _stage("test", "compile")])
     assert checked.names == ["compile", "lint", "test", "report"]
     assert checked.roots() == ["compile", "lint"]
-    assert checked.dependents("compile") == {"test", "report"}
     assert Plan.from_dict(checked.as_dict()) == checked
 
 
@@ -53,6 +52,21 @@ def test_a_plan_that_cannot_run_says_why(stages, final, says):
     with pytest.raises(RunSpecError) as raised:
         plan(stages, final)
     assert says in str(raised.value)
+
+
+def test_the_scripts_write_only_the_feeds_event_types():
+    import re
+
+    from actors_core.runs import EVENT_TYPES
+    from actors_core.store import runs as run_store
+
+    source = "".join(getattr(run_store, name) for name in dir(run_store) if name.startswith("_")
+                     and isinstance(getattr(run_store, name), str))
+    written = set(re.findall(r"emit\('([A-Z_]+)'", source)) - {"STAGE_", "RUN_"}
+    # 'STAGE_' .. an ended status, 'RUN_' .. an ended run's status; RUN_ACCEPTED by create()
+    written |= {f"STAGE_{s.value}" for s in StageStatus if s.ended}
+    written |= {f"RUN_{s.value}" for s in RunStatus if s.ended} | {"RUN_ACCEPTED"}
+    assert written == set(EVENT_TYPES)
 
 
 def test_a_cycle_is_named_in_the_direction_work_flows():
