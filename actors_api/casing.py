@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-OPAQUE_KEYS = {"default_environment", "state", "final_state", "environment"}
+OPAQUE_KEYS = {"default_environment", "state", "final_state", "environment", "env", "message"}
 
 _UPPER = re.compile(r"_([a-z0-9])")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
@@ -23,14 +23,14 @@ def to_snake(name: str) -> str:
     return _CAMEL.sub(lambda m: "_" + m.group(1).lower(), name)
 
 
-def convert_keys(value, convert):
-    """Rename dict keys recursively, leaving the values of OPAQUE_KEYS untouched."""
+def convert_keys(value, convert, opaque=OPAQUE_KEYS):
+    """Rename dict keys recursively, leaving the values of ``opaque`` keys untouched."""
     if isinstance(value, list):
-        return [convert_keys(item, convert) for item in value]
+        return [convert_keys(item, convert, opaque) for item in value]
     if not isinstance(value, dict):
         return value
     renamed = {}
     for key, item in value.items():
         snake = to_snake(key)
-        renamed[convert(key)] = item if snake in OPAQUE_KEYS else convert_keys(item, convert)
+        renamed[convert(key)] = item if snake in opaque else convert_keys(item, convert, opaque)
     return renamed

@@ -38,6 +38,7 @@ from .schemas.access import (NAME_RULE, AliasSchema, AliasUpdateSchema, ConfigSc
                              ConfigUpdateSchema, Level, NonceSchema, PermissionSchema)
 from .schemas.actor import (ENV_NAME, ActorSchema, ActorUpdateSchema, CronScheduleField,
                             GpuCount, JSONDict, WebhookUrl)
+from .schemas.run import ItemField, RerunSchema, RunSchema
 from .schemas.search import MAX_LIMIT, OPERATORS
 
 bp = Blueprint("docs", __name__)
@@ -104,6 +105,12 @@ SINCE = _query("since", {"type": "integer", "minimum": 0},
                "Events after this seq (execution) or cursor (actor feed); Last-Event-ID wins.")
 STATUS_LIMIT = _query("limit", {"type": "integer", "minimum": 1},
                       "At most this many events (the server caps it).")
+LIMIT_RUNS = _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                    "At most this many runs, newest first.")
+ITEM_OFFSET = _query("offset", {"type": "integer", "minimum": 0, "default": 0},
+                     "The first item to show.")
+ITEM_LIMIT = _query("limit", {"type": "integer", "minimum": 0, "maximum": 1000, "default": 100},
+                    "How many items to show (0: none, only the counts).")
 
 PERMISSION_MAP = {"type": "object", "additionalProperties": {"enum": records.LEVELS},
                   "description": "{username: level}, strongest first."}
@@ -203,6 +210,25 @@ OPERATIONS = {
     "outputs.download_output": Operation(errors=(401, 403, 404, 409, 410), answers={"200": {
         "description": "One output file.",
         "content": {BINARY: {"schema": {"type": "string", "format": "binary"}}}}}),
+    # runs (docs/runs.md)
+    "runs.create_run": Operation(records.RunRecord, errors=WRITES, body={JSON: RunSchema}),
+    "runs.list_runs": Operation([records.RunSummary], errors=(400, 401, 403), query=(LIMIT_RUNS,)),
+    "runs.get_run": Operation(records.RunRecord, errors=(400, 401, 403, 404),
+                              query=(ITEM_OFFSET, ITEM_LIMIT)),
+    "runs.cancel_run": Operation(records.RunRecord),
+    "runs.rerun": Operation(records.RunRecord, errors=WRITES + (409,), body={JSON: RerunSchema},
+                            body_required=False),
+    "runs.run_status": Operation(
+        records.RunStatusPage, errors=(400, 401, 403, 404), query=(SINCE, STATUS_LIMIT),
+        answers={"200": {"description": "The run's events after since; with Accept: "
+                         "text/event-stream a Server-Sent Events stream (id: is the seq, "
+                         "Last-Event-ID resumes) that ends after the run's final event.",
+                         "content": {SSE: {"schema": {"type": "string"}}}},
+                 "204": {"description": "A stream asked for after the run's final event."}}),
+    "runs.download_run_outputs": Operation(answers={"200": {
+        "description": "Every item's and stage's outputs and logs, and run.json, as a zip "
+                       "streamed while it is written.",
+        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}}),
     # workers
     "workers.list_workers": Operation([records.WorkerRecord]),
     "workers.ensure_workers": Operation(
@@ -290,6 +316,13 @@ def _custom_fields(self, field_obj, ret, **kwargs) -> dict:
         ret.pop("additionalProperties", None)
         return {"additionalProperties": {"type": "string"},
                 "propertyNames": {"pattern": ENV_NAME.pattern.replace("\\x00", "\\u0000")}}
+    if isinstance(field_obj, ItemField):
+        return {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]},
+                "propertyNames": {"pattern": ENV_NAME.pattern.replace("\\x00", "\\u0000")},
+                "description": "An item: its keys become environment variables."}
+    if isinstance(field_obj, records.RunItemRef):
+        return {"anyOf": [{"type": "integer", "minimum": 0}, {"const": "finally"}],
+                "description": "The run's item (its index), or finally."}
     if isinstance(field_obj, GpuCount):
         return {"anyOf": [{"type": "integer", "minimum": 0}, {"const": "all"}],
                 "description": "Whole GPUs per execution, or 'all'."}
@@ -380,6 +413,7 @@ LINKS = {
     "aliases_create_alias": {"alias": "result/alias"},
     "configs_create_config": {"name": "result/name"},
     "messages_send_message": {"execution_id": "result/execution_id"},
+    "runs_create_run": {"run_id": "result/id"},
     "nonces_create_actor_nonce": {"nonce_id": "result/id"},
     "nonces_create_alias_nonce": {"nonce_id": "result/id"},
     "workers_ensure_workers": {"worker_id": "result/0/id"},
@@ -462,6 +496,7 @@ PATH_PARAMETERS = {
     "worker_id": {"type": "string", "pattern": r"^[A-Za-z0-9._~-]{1,160}$",
                   "not": {"enum": [".", ".."]}},
     "filename": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,128}$"},
+    "run_id": {"type": "string", "pattern": r"^[A-Za-z0-9]{1,64}$"},
 }
 
 

@@ -143,10 +143,11 @@ def dev(host, port, slots, data_dir, runtime):
         raise click.ClickException(str(error))
 
 
-from . import client_commands, status_commands  # noqa: E402  (create, send, logs, status, ...)
+from . import client_commands, run_commands, status_commands  # noqa: E402  (create, send, ...)
 
 client_commands.register(main)
 status_commands.register(main)
+run_commands.register(main)
 
 if __name__ == "__main__":
     main()

@@ -6,8 +6,8 @@ the function executor (``runtime_sdk.executor``) live here too, so actors
 can call the platform with the same code users run outside.
 """
 from .api import get_client, update_state
-from .context import Context, get_binary_message, get_context, outputs_dir
+from .context import Context, get_binary_message, get_context, inputs_dir, outputs_dir
 from .results import MAX_RESULT_BYTES, ResultsUnavailable, send_bytes_result, send_python_result
 
 __all__ = ["Context", "MAX_RESULT_BYTES", "ResultsUnavailable", "get_binary_message", "get_client",
-           "get_context", "outputs_dir", "send_bytes_result", "send_python_result", "update_state"]
+           "get_context", "inputs_dir", "outputs_dir", "send_bytes_result", "send_python_result", "update_state"]

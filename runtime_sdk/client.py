@@ -2,7 +2,8 @@
 
 ``Client`` is the thin layer: one HTTP request, the envelope unwrapped, an
 error turned into :class:`ApiError` with the server's message. The resource
-objects (``client.actors`` -> :class:`Actor` -> :class:`Execution`) live in
+objects (``client.actors`` -> :class:`Actor` -> :class:`Execution`, and
+``client.runs`` -> :class:`Run`) live in
 ``resources.py`` and are built on :meth:`Client.call`.
 
 Standard library only (``urllib``), so the same client runs inside actor
@@ -23,14 +24,14 @@ import urllib.request
 from typing import NamedTuple, Optional
 
 from .errors import ApiError, SynchronousTimeout
-from .resources import Actor, ActorCollection, Execution
+from .resources import Actor, ActorCollection, Execution, Run, RunCollection
 
-__all__ = ["ApiError", "SynchronousTimeout", "Client", "Actor", "Execution", "Response"]
+__all__ = ["ApiError", "SynchronousTimeout", "Client", "Actor", "Execution", "Response", "Run"]
 
 UNSET = object()  # "no JSON body": ``None`` is a JSON value (null) a caller may send
 
 # Values that are the user's own data keep their keys as they are (as on the server).
-OPAQUE_KEYS = {"default_environment", "state", "final_state", "environment"}
+OPAQUE_KEYS = {"default_environment", "state", "final_state", "environment", "env", "message"}
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
@@ -70,6 +71,7 @@ class Client:
         self.token = token
         self.timeout = timeout
         self.actors = ActorCollection(self)
+        self.runs = RunCollection(self)
 
     def __repr__(self):
         return f"<Client: {self.url}>"

@@ -16,6 +16,8 @@ DEFAULT_RESULTS_PATH = "/_abaco_results.sock"
 BINARY_PATH_VARIABLE = "_abaco_binary_path"
 DEFAULT_OUTPUTS_PATH = "/_abaco_outputs"
 OUTPUTS_PATH_VARIABLE = "_abaco_outputs_path"
+DEFAULT_INPUTS_PATH = "/_abaco_inputs"
+INPUTS_PATH_VARIABLE = "_abaco_inputs_path"
 RESULTS_PATH_VARIABLE = "_abaco_results_path"
 
 
@@ -69,6 +71,12 @@ def outputs_dir() -> str:
     """The folder whose files are kept when the execution ends (``actors outputs``
     downloads them as a zip); write results there, not beside the code."""
     return os.environ.get(OUTPUTS_PATH_VARIABLE) or DEFAULT_OUTPUTS_PATH
+
+
+def inputs_dir() -> str:
+    """In a run's stage (docs/runs.md), the read-only folder holding the outputs of the
+    stages it needs, one subfolder per stage (a finally stage: ``_run/summary.json``)."""
+    return os.environ.get(INPUTS_PATH_VARIABLE) or DEFAULT_INPUTS_PATH
 
 
 def binary_path() -> str:

@@ -292,3 +292,133 @@ def _all_pages(client, path: str, since: int) -> List[dict]:
         if not page.get("events") or page.get("cursor", since) == since:
             return events
         since = page["cursor"]
+
+
+# -- runs (docs/runs.md) ------------------------------------------------------------------
+RUN_ENDED = ("COMPLETE", "FAILED", "CANCELLED")
+
+
+class RunCollection:
+    """``client.runs``: the same stages over many items, then a finally stage."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def create(self, stages: list, items: list, *, env: Optional[dict] = None,
+               final: Optional[dict] = None) -> "Run":
+        """Start a run. ``stages``: ``[{"name", "actor", "needs": [...], "env": {...},
+        "message": ...}]``; ``items``: one dict per item (its keys become environment
+        variables); ``final``: the stage sent as ``finally``, run once after every item."""
+        body = {"stages": list(stages), "items": list(items)}
+        if env:
+            body["env"] = dict(env)
+        if final:
+            body["finally"] = dict(final)
+        return Run(self.client, self.client.call("POST", "/runs", json=body))
+
+    def get(self, run_id: str) -> "Run":
+        return Run(self.client, {"id": run_id}).reload()
+
+    def list(self, limit: int = 100) -> List["Run"]:
+        """The caller's runs (an admin's: the tenant's), newest first, without their items."""
+        return [Run(self.client, attrs)
+                for attrs in self.client.call("GET", "/runs", params={"limit": limit})]
+
+
+class Run(Model):
+    """A run as of the last fetch (``attrs``): status, counts per stage, a page of items."""
+
+    @property
+    def path(self) -> str:
+        return f"/runs/{_segment(self.id)}"
+
+    def reload(self, offset: int = 0, limit: int = 100) -> "Run":
+        """Fetch it again, with ``limit`` items from ``offset`` (0: only the counts)."""
+        self.attrs = self.client.call("GET", self.path, params={"offset": offset,
+                                                                "limit": limit})
+        return self
+
+    @property
+    def status(self) -> str:
+        """RUNNING, COMPLETE, FAILED or CANCELLED, fetched from the server."""
+        return self.reload(limit=0).attrs["status"]
+
+    def done(self) -> bool:
+        return self.status in RUN_ENDED
+
+    def wait(self, timeout: Optional[float] = None, poll: float = 0.5) -> "Run":
+        """Block until the run has ended; ``TimeoutError`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.status
+            if status in RUN_ENDED:
+                return self.reload()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run {self.id} is still {status} after {timeout} s")
+            time.sleep(poll if deadline is None else max(0.0, min(poll,
+                                                                  deadline - time.monotonic())))
+
+    def items(self) -> List[dict]:
+        """Every item with each stage's state (fetched in pages)."""
+        found, offset = [], 0
+        while True:
+            page = self.client.call("GET", self.path, params={"offset": offset, "limit": 1000})
+            found.extend(page.get("items") or [])
+            offset += 1000
+            if offset >= page.get("items_total", 0):
+                return found
+
+    def execution(self, item, stage: Optional[str] = None) -> "Execution":
+        """The execution of ``stage`` for item ``item`` (an index), or of the finally stage
+        (``item="finally"``), in its current attempt."""
+        final = item == "finally"
+        run = self.client.call("GET", self.path, params={"offset": 0 if final else item,
+                                                         "limit": 0 if final else 1})
+        if final:
+            state, actor_id = run["finally"], run["finally"]["actor_id"]
+        else:
+            state = next(s for s in run["items"][0]["stages"] if s["name"] == stage)
+            actor_id = next(s["actor_id"] for s in run["stages"] if s["name"] == stage)
+        return Execution(self.client, {"id": state["execution_id"], "actor_id": actor_id})
+
+    def cancel(self) -> "Run":
+        """Nothing new starts, queued executions never run, running ones are force-quit;
+        the finally stage still runs."""
+        self.attrs = self.client.call("DELETE", self.path)
+        return self
+
+    def rerun(self, items: Optional[list] = None, stages: Optional[list] = None,
+              force: bool = False) -> "Run":
+        """Run again what failed, was skipped or cancelled (``force``: all that is chosen),
+        reusing what succeeded."""
+        body = {"force": bool(force)}
+        if items is not None:
+            body["items"] = list(items)
+        if stages is not None:
+            body["stages"] = list(stages)
+        self.attrs = self.client.call("POST", f"{self.path}/rerun", json=body)
+        return self
+
+    def status_events(self, since: int = 0) -> List[dict]:
+        """The run's events after ``seq`` ``since``."""
+        return _all_pages(self.client, f"{self.path}/status", since)
+
+    def follow(self, since: int = 0, timeout: Optional[float] = None) -> Iterator[dict]:
+        """Each event of the run as it happens (Server-Sent Events), until the run ends."""
+        from .status import follow
+
+        return follow(self.client, f"{self.path}/status", since, timeout=timeout)
+
+    def outputs(self, to: Union[None, str, os.PathLike, BinaryIO] = None):
+        """Every item's and stage's outputs and logs as one zip (``items/<i>/<stage>/...``,
+        ``finally/<stage>/...``, ``run.json``): its bytes, or streamed into ``to``."""
+        response = self.client.open(f"{self.path}/outputs", timeout=SYNC_HTTP_TIMEOUT)
+        with response:
+            if to is None:
+                return response.read()
+            if isinstance(to, (str, os.PathLike)):
+                with open(to, "wb") as target:
+                    shutil.copyfileobj(response, target, 1 << 20)
+            else:
+                shutil.copyfileobj(response, to, 1 << 20)
+        return to

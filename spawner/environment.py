@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 BINARY_TARGET = "/_abaco_binary_data"
 RESULTS_TARGET = "/_abaco_results.sock"
 OUTPUTS_TARGET = "/_abaco_outputs"  # what the actor leaves here is kept (spawner/outputs.py)
+INPUTS_TARGET = "/_abaco_inputs"  # a run's stage reads what it needs here (spawner/runs.py)
 
 
 def actor_dbid(actor: dict, tenant: str = "default") -> str:

@@ -14,7 +14,7 @@ from typing import Optional
 from actors_core.config import Config
 from actors_core.store import Store
 
-from . import events
+from . import events, runs
 from .runner import SpawnerContext
 from .runtimes import make_runtime
 
@@ -50,3 +50,8 @@ def deliver_webhook(event_id: str) -> Optional[str]:
     """One attempt at a webhook event (``actors-events`` queue)."""
     context = current_context()
     return events.deliver(context.store, context.config, event_id)
+
+
+def advance_run(run_id: str) -> int:
+    """Submit a run's ready stages in batches (a new run's first stages, a re-run's)."""
+    return runs.advance(current_context().store, run_id)

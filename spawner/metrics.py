@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Optional
@@ -34,33 +35,39 @@ START_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 
 RUN_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
 
 _metrics: Optional[SimpleNamespace] = None
+_making = threading.Lock()  # re-attached runs finish on threads of one process, at once
 
 
 def _get() -> SimpleNamespace:
     global _metrics
-    if _metrics is None:
-        from prometheus_client import Counter, Histogram
-
-        _metrics = SimpleNamespace(
-            finished=Counter(
-                "actors_executions_finished_total",
-                "Executions that ended, by queue, final status (COMPLETE, ERROR) and exit "
-                "class (zero, nonzero, force_quit, oom_killed, not_run).",
-                ["queue", "status", "exit_class"]),
-            start_delay=Histogram(
-                "actors_execution_start_delay_seconds",
-                "From the message's arrival to its execution's start, by queue.",
-                ["queue"], buckets=START_BUCKETS),
-            run=Histogram(
-                "actors_execution_run_seconds",
-                "How long executions ran (the runtime's own start and finish), by queue.",
-                ["queue"], buckets=RUN_BUCKETS),
-            webhooks=Counter(
-                "actors_webhook_deliveries_total",
-                "Webhook delivery attempts by outcome: delivered, retrying (failed, tried "
-                "again later) or failed (failed for the last time).", ["outcome"]),
-        )
+    with _making:
+        if _metrics is None:
+            _metrics = _make()
     return _metrics
+
+
+def _make() -> SimpleNamespace:
+    from prometheus_client import Counter, Histogram
+
+    return SimpleNamespace(
+        finished=Counter(
+            "actors_executions_finished_total",
+            "Executions that ended, by queue, final status (COMPLETE, ERROR) and exit "
+            "class (zero, nonzero, force_quit, oom_killed, not_run).",
+            ["queue", "status", "exit_class"]),
+        start_delay=Histogram(
+            "actors_execution_start_delay_seconds",
+            "From the message's arrival to its execution's start, by queue.",
+            ["queue"], buckets=START_BUCKETS),
+        run=Histogram(
+            "actors_execution_run_seconds",
+            "How long executions ran (the runtime's own start and finish), by queue.",
+            ["queue"], buckets=RUN_BUCKETS),
+        webhooks=Counter(
+            "actors_webhook_deliveries_total",
+            "Webhook delivery attempts by outcome: delivered, retrying (failed, tried "
+            "again later) or failed (failed for the last time).", ["outcome"]),
+    )
 
 
 # -- counted where it happens (one call each) ----------------------------------------------

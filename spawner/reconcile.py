@@ -2,7 +2,8 @@
 
 On start a spawner looks at every container it labelled: finished ones are
 recorded and removed, running ones are followed again to the end. Executions
-it had claimed but whose container never started are put in ERROR. So an
+it had claimed but whose container never started (none, or one created and
+never started) are put in ERROR. So an
 execution is never left RUNNING by a crash of its spawner, as long as that
 spawner comes back; if it does not, another spawner settles them once its
 heartbeat expires (takeover.py), and this then only removes what is left.
@@ -70,6 +71,14 @@ def _reattach(spawner: SpawnerContext, handle, execution_id: str):
         handle.remove()
         return None
     running = handle.is_running()  # inspects: a vanished container fails here, before any change
+    if handle.final_state().get("Status") == "created":
+        # Created, never started (the spawner stopped between the two): it never ran, and
+        # waiting on it would read exit code 0 at once.
+        run = _taken_over(spawner, actor, execution, reattach=False)
+        run.finish(ExecutionStatus.ERROR, NEVER_STARTED)
+        handle.remove()
+        run.release()
+        return None
     run = _taken_over(spawner, actor, execution, reattach=True)
     run.handle = handle
     log.info("following execution %s again (running: %s)", execution_id, running)

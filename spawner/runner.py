@@ -39,7 +39,7 @@ from actors_core.scheduling import dispatch_queue
 from actors_core.store import Store
 from actors_core.tokens import mint
 
-from . import events, metrics, outputs, retries, status_events
+from . import events, metrics, outputs, retries, runs, status_events
 from .binary_pipe import BinaryPipe
 from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
 from .gpus import Gpu, GpuSampler, free_memory, requested_count
@@ -189,6 +189,11 @@ class ExecutionRun:
 
     def run(self) -> None:
         execution = self.store.executions.get_internal(self.execution_id)
+        refusal = runs.refusal(self, execution)
+        if refusal:  # a superseded attempt, or a cancelled run's: ends without starting
+            self.finish(ExecutionStatus.COMPLETE, refusal)
+            self._cleanup()
+            return
         try:
             self.handle = self._start(execution)
         except (ImageUnavailable, StartFailed) as error:
@@ -292,7 +297,7 @@ class ExecutionRun:
         self._results = ResultsSocket(str(self.workdir / "results.sock"), self._store_result,
                                       self._reject_result).start()
         mounts = [Mount(self._results.path, RESULTS_TARGET, read_only=False),
-                  outputs.prepare(self.workdir)]
+                  outputs.prepare(self.workdir), *runs.inputs(self, execution)]
         if execution["content_type"] == str(ContentType.BINARY):
             fifo = self.workdir / "binary_data"
             self._pipe = BinaryPipe(str(fifo), body)

@@ -16,13 +16,15 @@ from actors_core import scheduling
 from actors_core.enums import ActorStatus, WorkerStatus
 from actors_core.scheduling import dispatch_queue
 
+from . import runs
+
 log = logging.getLogger(__name__)
 
 
 def sweep(store, config, host: str, queues: Iterable[str]) -> None:
     """Enqueue a drain for any actor on ``queues`` with waiting mail and a free worker
     (e.g. behind a worker lease that expired with a dead spawner), then health-check
-    and retire workers."""
+    and retire workers, then repair what running runs lost (spawner/runs.py)."""
     queues = list(queues)
     executions = store.executions
     for actor_id in executions.actors_with_mail():
@@ -35,6 +37,7 @@ def sweep(store, config, host: str, queues: Iterable[str]) -> None:
         if needs_drain(store, actor, config):
             store.work.enqueue_drain(actor_id, dispatch_queue(actor))
     sweep_workers(store, config, host, queues)
+    runs.sweep(store)
 
 
 def needs_drain(store, actor: dict, config) -> bool:

@@ -12,6 +12,7 @@ from .nonces import bp as nonces_bp
 from .outputs import bp as outputs_bp
 from .permissions import bp as permissions_bp
 from .rerun import bp as rerun_bp
+from .runs import bp as runs_bp
 from .search import bp as search_bp
 from .state import bp as state_bp
 from .status import bp as status_bp
@@ -19,7 +20,7 @@ from .workers import bp as workers_bp
 
 BLUEPRINTS = (admin_bp, search_bp, actors_bp, messages_bp, executions_bp, state_bp,
               permissions_bp, nonces_bp, aliases_bp, configs_bp, events_bp, workers_bp,
-              status_bp, outputs_bp, rerun_bp)
+              status_bp, outputs_bp, rerun_bp, runs_bp)
 
 # Words right under /actors/ that other routes answer: never an actor id or an alias.
 ROUTED_WORDS = ("admin", "aliases", "configs", "search", "utilization")

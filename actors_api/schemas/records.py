@@ -11,6 +11,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from actors_core.enums import ActorStatus, ContentType, ExecutionStatus, PermissionLevel
+from actors_core.runs import RunStatus, StageStatus
 
 from .actor import GpuCount
 
@@ -113,6 +114,10 @@ class OutputItem(Schema):
     sha256 = fields.String()
 
 
+class RunItemRef(fields.Field):
+    """Which item of a run an execution is for: its index, or "finally"."""
+
+
 class ExecutionRecord(Schema):
     id = fields.String(required=True)
     actor_id = fields.String()
@@ -139,6 +144,10 @@ class ExecutionRecord(Schema):
         "description": "Collection stopped at ACTORS_OUTPUT_MAX_BYTES; the list is what was kept."})
     outputs_message = fields.String()
     outputs_expire_time = _time("When the outputs are deleted (the actor's log_ex).")
+    run_id = fields.String(metadata={"description": "The run this execution is a stage of."})
+    run_item = RunItemRef()
+    run_stage = fields.String(metadata={"description": "The run's stage it is."})
+    run_attempt = fields.Integer(metadata={"description": "1 for the first, then per re-run."})
     retry_of = fields.String(metadata={"description": "The first execution this retries."})
     retry_number = fields.Integer()
     retries = fields.List(fields.String(), metadata={"description": "Its retries, in order."})
@@ -437,3 +446,100 @@ def search_result(record_schema):
         "_metadata": fields.Nested(SearchMetadata),
         "search": fields.List(fields.Nested(record_schema)),
     })
+
+
+# -- runs (docs/runs.md) -------------------------------------------------------------------
+class StageCounts(_counts("StageCountsBase", [s.value.lower() for s in StageStatus])):
+    """How many items' stage is in each status."""
+
+
+class RunStage(Schema):
+    name = fields.String()
+    actor_id = fields.String()
+    needs = fields.List(fields.String())
+    env = fields.Dict(keys=fields.String(), values=fields.String())
+    message = fields.Raw(allow_none=True, metadata={"description": "Any JSON value, or null."})
+    counts = fields.Nested(StageCounts)
+
+
+class StageState(Schema):
+    name = fields.String()
+    status = _enum(StageStatus)
+    execution_id = fields.String(allow_none=True, metadata={
+        "description": "The execution of its current attempt (null while WAITING)."})
+    attempt = fields.Integer(metadata={"description": "0 until queued; +1 per re-run."})
+    exit_code = fields.Integer(allow_none=True)
+    reason = fields.String(metadata={"description": "Why it failed, was skipped or cancelled."})
+    start_time = fields.String(allow_none=True, metadata=TIME)
+    finish_time = fields.String(allow_none=True, metadata=TIME)
+
+
+class RunFinally(StageState):
+    actor_id = fields.String()
+    needs = fields.List(fields.String())
+    env = fields.Dict(keys=fields.String(), values=fields.String())
+    message = fields.Raw(allow_none=True)
+
+
+class RunItem(Schema):
+    index = fields.Integer()
+    status = _enum(RunStatus)
+    env = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "The item's keys, as its executions see them."})
+    stages = fields.List(fields.Nested(StageState))
+
+
+class RunRecord(Schema):
+    id = fields.String()
+    owner = fields.String()
+    status = _enum(RunStatus)
+    cancel_requested = fields.Boolean()
+    create_time = _time()
+    finish_time = _time(allow_none=True)
+    items_total = fields.Integer()
+    items_ended = fields.Integer(metadata={"description": "Items whose stages all ended."})
+    items_failed = fields.Integer(metadata={
+        "description": "Ended items where some stage did not succeed."})
+    env = fields.Dict(keys=fields.String(), values=fields.String())
+    stages = fields.List(fields.Nested(RunStage), metadata={"description": "In dependency order."})
+    finally_ = fields.Nested(RunFinally, data_key="finally", allow_none=True)
+    items = fields.List(fields.Nested(RunItem), metadata={
+        "description": "The page of items asked for (offset, limit)."})
+    _links = fields.Nested(_links("Run", "self", "status", "outputs", "owner"))
+
+
+class RunSummary(Schema):
+    id = fields.String()
+    owner = fields.String()
+    status = _enum(RunStatus)
+    cancel_requested = fields.Boolean()
+    create_time = _time()
+    finish_time = _time(allow_none=True)
+    items_total = fields.Integer()
+    items_ended = fields.Integer()
+    items_failed = fields.Integer()
+    stages = fields.List(fields.String())
+    finally_ = fields.String(data_key="finally", allow_none=True)
+
+
+class RunEvent(Schema):
+    seq = fields.Integer(metadata={"description": "1, 2, ... per run."})
+    time = _time("When it happened, with milliseconds.")
+    type = fields.String(metadata={"description": "RUN_ACCEPTED, STAGE_STARTED, STAGE_SUCCEEDED, "
+                                                  "..., RUN_COMPLETE, RUN_FAILED, RUN_CANCELLED."})
+    message = fields.String()
+    source = fields.Nested(EventSource)
+    run_id = fields.String()
+    item = fields.Integer()
+    stage = fields.String()
+    execution_id = fields.String()
+    detail = fields.Dict()
+
+
+class RunStatusPage(Schema):
+    run_id = fields.String()
+    status = _enum(RunStatus)
+    events = fields.List(fields.Nested(RunEvent))
+    cursor = fields.Integer(metadata={"description": "Pass it as since= next."})
+    final = fields.Boolean(metadata={"description": "The run has ended and every event is in "
+                                                    "(a re-run reopens it)."})

@@ -16,6 +16,7 @@ from .nonces import NonceStore
 from .permissions import PermissionStore
 from .retries import RetryStore
 from .revocations import RevokedTokens
+from .runs import RunStore
 from .search import SearchStore
 from .leases import WorkerLeases
 from .timeline import Timeline
@@ -49,6 +50,8 @@ class Store:
         self.artifacts = ArtifactIndex(redis)
         self.retries = RetryStore(redis)  # retries and re-runs (issue 12)
         self.takeover = TakeoverStore(redis)  # settling lost spawners (issue 12)
+        self.runs = RunStore(redis, self.executions, self.actors, self.timeline)
+        self.executions.on_end = self.runs.execution_ended  # a run advances as its executions end
 
     @classmethod
     def from_config(cls, config, patient: bool = False) -> "Store":

@@ -12,11 +12,14 @@ atomically in Redis, whoever calls it and however many spawners run:
 Each transition that happened appends its status event (timeline.py) right
 after its script: ACCEPTED and QUEUED inside submit's MULTI, then CLAIMED,
 CANCELLED, FINISHED or ERROR, and FORCE_QUIT_REQUESTED for the first kill request.
+After finish and cancel, an execution of a run also advances its run (``on_end``,
+store/runs.py), once, because only the call whose script changed the record does it.
 """
 from __future__ import annotations
 
 import json
-from typing import Optional
+import logging
+from typing import Callable, Optional
 
 from ..enums import ExecutionStatus
 from ..times import now_iso
@@ -28,6 +31,8 @@ from .revocations import RevokedTokens
 from ..scheduling import dispatch_queue
 from .timeline import Timeline
 from .work import WorkQueue
+
+log = logging.getLogger(__name__)
 
 INTERNAL_FIELDS = ("sequence", "environment", "spawner", "queue", "log_ex", "token_id",
                    "token_expires")
@@ -94,6 +99,10 @@ return 1
 
 
 class ExecutionStore:
+    # Told the final record of an execution that belongs to a run (Store sets it to
+    # RunStore.execution_ended); a failure there is logged, and the runs sweep repairs it.
+    on_end: Optional[Callable[[dict], object]] = None
+
     def __init__(self, redis, timeline: Optional[Timeline] = None):
         self.redis = redis
         self.timeline = timeline or Timeline(redis)
@@ -193,6 +202,8 @@ class ExecutionStore:
                             args=[execution_id, json.dumps(fields)])
         if done:
             status_messages.cancelled(self.timeline, execution_id, actor_id)
+            if self.redis.hexists(keys.execution(execution_id), "run_id"):
+                self._ended(self.get_internal(execution_id))
         return bool(done)
 
     def purge(self, actor_id: str) -> int:
@@ -240,7 +251,16 @@ class ExecutionStore:
             pipe.execute()
         if done:
             status_messages.finished(self.timeline, execution, status, fields, log_ex)
+            self._ended(dict(execution, **fields))
         return bool(done)
+
+    def _ended(self, record: Optional[dict]) -> None:
+        if record and record.get("run_id") and self.on_end is not None:
+            try:
+                self.on_end(record)
+            except Exception:  # the record stands; the runs sweep tells the run later
+                log.exception("advancing run %s after execution %s failed",
+                              record.get("run_id"), record.get("id"))
 
     def wait_finished(self, execution_id: str, timeout: float) -> bool:
         """Block (in Redis, not in a polling loop) until the execution finishes."""

@@ -275,3 +275,50 @@ def actor_status_cursor(actor_id: str) -> str:
 
 STATUS_CHANNEL = f"{PREFIX}status"  # pub/sub: "<actor id> <execution id>" per new status event
 ARTIFACTS_DUE = f"{PREFIX}artifacts:due"  # sorted set: artifact prefixes, scored by deletion time
+
+
+# -- runs (docs/runs.md; store/runs.py) ------------------------------------------
+
+def run(run_id: str) -> str:
+    """Hash: the run's fields, each JSON-encoded (its plan, status, counts of items)."""
+    return f"{PREFIX}run:{run_id}"
+
+
+def run_items(run_id: str) -> str:
+    """List: each item's environment (JSON), by index."""
+    return f"{PREFIX}run:{run_id}:items"
+
+
+def run_cells(run_id: str) -> str:
+    """Hash: ``<item>|<stage>`` -> that stage of that item (JSON: status, execution, attempt);
+    a missing one is WAITING. The finally stage is the item ``finally``."""
+    return f"{PREFIX}run:{run_id}:cells"
+
+
+def run_counts(run_id: str) -> str:
+    """Hash: ``<stage>|<STATUS>`` -> how many items' stages are in it; items_ended, items_failed."""
+    return f"{PREFIX}run:{run_id}:counts"
+
+
+def run_inflight(run_id: str) -> str:
+    """Sorted set: cells QUEUED or RUNNING, scored 0 until a submitter takes them, then by
+    when the sweep next looks at their execution."""
+    return f"{PREFIX}run:{run_id}:inflight"
+
+
+def run_events(run_id: str) -> str:
+    """List: the run's feed of events (JSON), ``seq`` 1, 2, ... in order."""
+    return f"{PREFIX}run:{run_id}:events"
+
+
+ACTIVE_RUNS = f"{PREFIX}runs:active"  # set: ids of RUNNING runs (the sweep looks at them)
+
+
+def tenant_runs(tenant: str) -> str:
+    """Sorted set: the tenant's run ids scored by creation (epoch seconds)."""
+    return f"{PREFIX}tenant:{_part(tenant)}:runs"
+
+
+def owned_runs(tenant: str, owner: str) -> str:
+    """Sorted set: one user's run ids scored by creation."""
+    return f"{PREFIX}tenant:{_part(tenant)}:owner:{_part(owner)}:runs"

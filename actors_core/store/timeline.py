@@ -231,7 +231,9 @@ def accepted(timeline: Timeline, record: dict, size: int, queue: str, pipe) -> N
     """ACCEPTED and QUEUED, queued on submit's MULTI: the message and its events are one write."""
     environment = record.get("environment") or {}
     how = (" by cron" if environment.get("_abaco_cron") else
-           " from a linked actor's event" if environment.get("_abaco_link_depth") else "")
+           " from a linked actor's event" if environment.get("_abaco_link_depth") else
+           f" from run {record.get('run_id')} (item {record.get('run_item')}, stage "
+           f"{record.get('run_stage')})" if record.get("run_id") else "")
     eid, actor_id = record["id"], record["actor_id"]
     timeline.record(eid, ACCEPTED, f"Message accepted{how} for {record.get('executor')} "
                     f"({record.get('content_type')}, {size} bytes).", actor_id, pipeline=pipe)

@@ -13,6 +13,7 @@ from rq import Queue
 # spawner (tests/unit/test_jobs.py checks that each resolves to a callable).
 DRAIN = "spawner.jobs.drain"
 CHECK_IMAGE = "spawner.jobs.check_image"
+ADVANCE_RUN = "spawner.jobs.advance_run"
 
 
 def rq_queue_name(queue: str) -> str:
@@ -29,6 +30,14 @@ class WorkQueue:
     def enqueue_drain(self, actor_id: str, queue: str, pipeline=None) -> None:
         self._queue(queue).enqueue_call(
             DRAIN, args=(actor_id,), timeout=-1, result_ttl=0, failure_ttl=24 * 3600,
+            pipeline=pipeline,
+        )
+
+    def enqueue_advance_run(self, run_id: str, queue: str, pipeline=None) -> None:
+        """"Run X has stages ready to submit": a spawner submits them in batches (a run's
+        first stages, or a re-run's), so accepting a big run costs the API few writes."""
+        self._queue(queue).enqueue_call(
+            ADVANCE_RUN, args=(run_id,), timeout=-1, result_ttl=0, failure_ttl=24 * 3600,
             pipeline=pipeline,
         )
 

@@ -58,7 +58,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from ..environment import BINARY_TARGET, OUTPUTS_TARGET, RESULTS_TARGET
+from ..environment import BINARY_TARGET, INPUTS_TARGET, OUTPUTS_TARGET, RESULTS_TARGET
 from . import procfs
 from .base import LABEL_SPAWNER, Handle, ImageUnavailable, RunSpec, Runtime, StartFailed, Usage
 from .images import BASE_PATH, StagedImage, find_image, read_dockerfile, stage
@@ -74,7 +74,7 @@ LOST = "exit code lost while the spawner was down"
 POLL = 0.1  # seconds between looks at a log file or a process that is not our child
 CHUNK = 64 * 1024
 MOUNT_VARIABLES = {BINARY_TARGET: "_abaco_binary_path", RESULTS_TARGET: "_abaco_results_path",
-                   OUTPUTS_TARGET: "_abaco_outputs_path"}
+                   OUTPUTS_TARGET: "_abaco_outputs_path", INPUTS_TARGET: "_abaco_inputs_path"}
 SIZE = re.compile(r"(\d+(?:\.\d+)?)([bkmgt]?)b?")
 UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 

@@ -14,6 +14,7 @@ from runtime_sdk import client as sdk_client, context as sdk_context, resources
 from runtime_sdk import results as sdk_results
 from runtime_sdk.client import Client
 from spawner import environment, results as spawner_results
+from spawner.runtimes import process
 
 
 @pytest.fixture
@@ -102,4 +103,7 @@ def test_constants_both_sides_keep_by_copy_are_equal():
     assert spawner_results.MAX_RESULT_BYTES == sdk_results.MAX_RESULT_BYTES
     assert environment.BINARY_TARGET == sdk_context.DEFAULT_BINARY_PATH
     assert environment.RESULTS_TARGET == sdk_context.DEFAULT_RESULTS_PATH
+    assert environment.OUTPUTS_TARGET == sdk_context.DEFAULT_OUTPUTS_PATH
+    assert environment.INPUTS_TARGET == sdk_context.DEFAULT_INPUTS_PATH
+    assert process.MOUNT_VARIABLES[environment.INPUTS_TARGET] == sdk_context.INPUTS_PATH_VARIABLE
     assert casing.OPAQUE_KEYS == sdk_client.OPAQUE_KEYS

@@ -215,6 +215,30 @@ def test_reconcile_follows_a_leftover_container_to_its_end(spawner_context, stor
     _settled(store, "A")
 
 
+def test_reconcile_ends_a_container_created_but_never_started_in_error(spawner_context, store,
+                                                                      stub_runtime):
+    """Docker reads exit code 0 at once when waiting on a container that never started:
+    such a leftover must not pass for a run that succeeded."""
+    from spawner.runtimes.base import RunSpec
+
+    actor = _actor(store)
+    eid = _send(store, actor)
+    _claimed_by_a_dead_process(store, actor, eid)
+
+    class Created(StubHandle):
+        def final_state(self):
+            return dict(super().final_state(), Status="created")
+
+    created = Created(RunSpec(image="img", environment={}, labels={
+        "actors.spawner": "s1", "actors.execution": eid, "actors.actor": "A"}), exit_code=0)
+    stub_runtime.leftovers.append(created)
+
+    assert reconcile.reconcile(spawner_context) == [] and created.removed
+    record = store.executions.get(eid)
+    assert record["status"] == "ERROR" and record["status_message"] == reconcile.NEVER_STARTED
+    assert store.executions.running_on("s1") == []
+
+
 def test_reconcile_removes_containers_of_finished_executions(spawner_context, store,
                                                             stub_runtime):
     from spawner.runtimes.base import RunSpec

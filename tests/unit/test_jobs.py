@@ -10,7 +10,7 @@ from rq.utils import import_attribute
 from actors_core.store import events as event_store, work
 from actors_core.store.work import rq_queue_name
 
-JOB_NAMES = [work.DRAIN, work.CHECK_IMAGE, event_store.DELIVER]
+JOB_NAMES = [work.DRAIN, work.CHECK_IMAGE, work.ADVANCE_RUN, event_store.DELIVER]
 
 
 @pytest.mark.parametrize("name", JOB_NAMES)
@@ -25,6 +25,7 @@ def test_the_jobs_the_store_enqueues_carry_those_names(store):
     store.actors.create({"id": "A", "owner": "o", "stateless": True, "queue": "q", "image": "x"})
     store.work.enqueue_drain("A", "q")
     store.work.enqueue_image_check("A", "q")
+    store.work.enqueue_advance_run("R", "q")
     store.events.create_webhook("A", "http://example.org", {"event_type": "X"}, first_due=0)
     queued = Queue(rq_queue_name("q"), connection=store.redis).jobs
     queued += Queue(event_store.WEBHOOK_QUEUE, connection=store.redis).jobs
