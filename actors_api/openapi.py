@@ -97,11 +97,15 @@ SYNCHRONOUS = _query("_abaco_synchronous", {"type": "string"},
                      "result, else its logs (408 past ACTORS_SYNC_TIMEOUT).")
 MESSAGE_ENVIRONMENT = _query(
     "environment", {"type": "object", "additionalProperties": {"type": "string"},
-                    "propertyNames": {"not": {"enum": ["_abaco_synchronous", "x-nonce"]}}},
+                    "propertyNames": {
+                        "minLength": 1, "pattern": "^[^=\u0000]+$",
+                        "not": {"anyOf": [
+                            {"enum": ["_abaco_synchronous", "x-nonce", "MSG", "_actor_configs"]},
+                            {"pattern": "^_abaco_"}]}}},
     "Every other query parameter becomes an environment variable of the execution "
     "(overriding the actor's default_environment).", style="form", explode=True)
 
-SINCE = _query("since", {"type": "integer", "minimum": 0},
+SINCE = _query("since", {"type": "integer", "minimum": 0, "maximum": 2 ** 53 - 1},
                "Events after this seq (execution) or cursor (actor feed); Last-Event-ID wins.")
 STATUS_LIMIT = _query("limit", {"type": "integer", "minimum": 1},
                       "At most this many events (the server caps it).")

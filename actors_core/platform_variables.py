@@ -11,7 +11,7 @@ them, or any other way in). ``_abaco_synchronous`` and ``x-nonce`` are query
 parameters the API consumes; they never reach an execution.
 
 The platform itself puts a few ``_abaco_*`` names into a message's environment
-(:data:`MESSAGE_CONTEXT`): cron messages carry ``_abaco_cron``, link events
+(:data:`MESSAGE_CONTEXT`): cron messages carry ``_abaco_cron``, a run's stages ``_abaco_run_*``, link events
 ``_abaco_link_depth``. Only those pass from a message's environment, never from
 ``default_environment``.
 
@@ -26,7 +26,10 @@ from typing import Optional
 PLATFORM_PREFIX = "_abaco_"
 PLATFORM_NAMES = frozenset({"MSG", "_actor_configs"})
 # ``_abaco_*`` names the platform itself writes into a message's environment.
-MESSAGE_CONTEXT = frozenset({"_abaco_cron", "_abaco_link_depth"})
+MESSAGE_CONTEXT = frozenset({"_abaco_cron", "_abaco_link_depth",
+                             # a run's stage (actors_core/runs.py): which run, item, stage, try
+                             "_abaco_run_id", "_abaco_run_item", "_abaco_run_stage",
+                             "_abaco_run_attempt", "_abaco_run_cancelled"})
 
 
 def is_platform_variable(name: str) -> bool:

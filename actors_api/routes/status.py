@@ -88,17 +88,18 @@ def _since() -> int:
         value = int(raw)
     except ValueError:
         raise APIError(f"since (or Last-Event-ID) must be a whole number, not {raw!r}.")
-    if value < 0:
-        raise APIError("since must be 0 or more.")
+    if not 0 <= value < 2 ** 53:
+        raise APIError("since must be 0 or more (and below 2**53).")
     return value
 
 
 def _limit() -> int:
     raw = request.args.get("limit") or PAGE
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise APIError(f"limit must be a whole number (at most {MAX_PAGE}), not {raw!r}.")
+    return max(1, min(value, MAX_PAGE))
 
 
 def _slots() -> sse.StreamSlots:

@@ -21,7 +21,7 @@ from ..errors import APIError
 
 
 def load_or_400(schema, data: dict, what: str) -> dict:
-    settable = {name for name, f in schema.fields.items() if not f.dump_only}
+    settable = {f.data_key or name for name, f in schema.fields.items() if not f.dump_only}
     ignored, unknown = [], []
     for key in data:
         if key in settable:

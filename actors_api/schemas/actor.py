@@ -69,9 +69,11 @@ class GpuCount(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str) and value.strip().lower() == "all":
             return "all"
+        if isinstance(value, float) and value.is_integer():  # JSON's 2.0 is a whole number
+            value = int(value)
         try:
             count = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValidationError("Must be a whole number of GPUs or 'all'.")
         if count < 0 or isinstance(value, bool) or str(value).strip() != str(count):
             raise ValidationError("Must be a whole number of GPUs (0 or more) or 'all'.")

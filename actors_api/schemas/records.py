@@ -254,6 +254,7 @@ class MessageCount(Schema):
 
 class MessagesPurged(MessageCount):
     cancelled = fields.Integer()
+    msg = fields.String()
 
 
 class State(Schema):
@@ -319,6 +320,8 @@ class NonceRecord(Schema):
     description = fields.String()
     create_time = _time()
     last_use_time = _time(allow_none=True)
+    roles = fields.List(fields.String(), metadata={
+        "description": "The roles of the user who created it (as Abaco's nonces carry)."})
     _links = fields.Dict(keys=fields.String(), values=fields.Url(), metadata={
         "description": "self, owner, and actor or alias."})
 
