@@ -252,16 +252,7 @@ class Execution(Model):
         streamed there (never whole in memory) and ``to`` is returned. The
         execution record's ``outputs`` lists ``{path, size, sha256}``.
         """
-        response = self.client.open(f"{self.path}/outputs", timeout=SYNC_HTTP_TIMEOUT)
-        with response:
-            if to is None:
-                return response.read()
-            if isinstance(to, (str, os.PathLike)):
-                with open(to, "wb") as target:
-                    shutil.copyfileobj(response, target, 1 << 20)
-            else:
-                shutil.copyfileobj(response, to, 1 << 20)
-        return to
+        return _download(self.client, f"{self.path}/outputs", to)
 
     def output(self, path: str) -> bytes:
         """One output file's bytes."""
@@ -412,13 +403,18 @@ class Run(Model):
     def outputs(self, to: Union[None, str, os.PathLike, BinaryIO] = None):
         """Every item's and stage's outputs and logs as one zip (``items/<i>/<stage>/...``,
         ``finally/<stage>/...``, ``run.json``): its bytes, or streamed into ``to``."""
-        response = self.client.open(f"{self.path}/outputs", timeout=SYNC_HTTP_TIMEOUT)
-        with response:
-            if to is None:
-                return response.read()
-            if isinstance(to, (str, os.PathLike)):
-                with open(to, "wb") as target:
-                    shutil.copyfileobj(response, target, 1 << 20)
-            else:
-                shutil.copyfileobj(response, to, 1 << 20)
-        return to
+        return _download(self.client, f"{self.path}/outputs", to)
+
+
+def _download(client, path: str, to: Union[None, str, os.PathLike, BinaryIO] = None):
+    """GET ``path``'s body: its bytes, or streamed (never whole in memory) into the file
+    or path ``to``, which is returned."""
+    with client.open(path, timeout=SYNC_HTTP_TIMEOUT) as response:
+        if to is None:
+            return response.read()
+        if isinstance(to, (str, os.PathLike)):
+            with open(to, "wb") as target:
+                shutil.copyfileobj(response, target, 1 << 20)
+        else:
+            shutil.copyfileobj(response, to, 1 << 20)
+    return to

@@ -34,6 +34,12 @@ def _links(owner: str, *names):
         for name in names})
 
 
+def _abaco_links():
+    """``_links`` whose names vary with the answer: absolute URLs of related resources."""
+    return fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
+        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
+
+
 class Envelope(Schema):
     """Every JSON answer, success or error."""
 
@@ -78,8 +84,7 @@ class ActorRecord(Schema):
     revision = fields.Integer(metadata={"description": "Bumped by each new image."})
     create_time = _time()
     last_update_time = _time()
-    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
-        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
+    _links = _abaco_links()
 
 
 class GpuAssignment(Schema):
@@ -155,8 +160,7 @@ class ExecutionRecord(Schema):
     retries_exhausted = fields.Boolean(metadata={"description": "Failed, and no retry is left."})
     rerun_of = fields.String(metadata={"description": "The execution this re-runs by hand."})
     reruns = fields.List(fields.String())
-    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
-        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
+    _links = _abaco_links()
 
 
 class ExecutionView(ExecutionRecord):
@@ -203,8 +207,7 @@ class ExecutionSummary(Schema):
     message_received_time = _time()
     start_time = _time(allow_none=True)
     finish_time = _time(allow_none=True)
-    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
-        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
+    _links = _abaco_links()
 
 
 class ExecutionTotals(Schema):
@@ -221,8 +224,7 @@ class ExecutionList(ExecutionTotals):
     owner = fields.String()
     ids = fields.List(fields.String())
     executions = fields.List(fields.Nested(ExecutionSummary))
-    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
-        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
+    _links = _abaco_links()
 
 
 class Logs(Schema):
@@ -248,8 +250,7 @@ class Rerun(Schema):
 
 class MessageCount(Schema):
     messages = fields.Integer(metadata={"description": "Queued, not yet started."})
-    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
-        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
+    _links = _abaco_links()
 
 
 class MessagesPurged(MessageCount):
@@ -271,8 +272,7 @@ class WorkerRecord(Schema):
     create_time = _time()
     last_execution_time = _time(allow_none=True)
     last_health_check_time = _time(allow_none=True)
-    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
-        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
+    _links = _abaco_links()
     image = fields.String(allow_none=True, metadata={"description": "The actor's image."})
     tenant = fields.String(allow_none=True)
     host_id = fields.String(allow_none=True)
@@ -440,8 +440,7 @@ class LogRecord(Schema):
     execution_id = fields.String()
     actor_id = fields.String()
     logs = fields.String()
-    _links = fields.Dict(keys=fields.String(), values=fields.Url(require_tld=False), metadata={
-        "description": "Abaco's links: absolute URLs of related resources (self, owner, ...)."})
+    _links = _abaco_links()
 
 
 def search_result(record_schema):
