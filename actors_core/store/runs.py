@@ -125,6 +125,8 @@ local function where(item, stage)
 end
 
 -- QUEUED, with no execution yet: the submitter that claims the cell gives it one (_CLAIM).
+-- ``queued`` lists what this script queued, so its caller can submit exactly those.
+local queued = {}
 local function enqueue(item, stage)
   local c = cell(item, stage)
   local old = c.status
@@ -133,6 +135,7 @@ local function enqueue(item, stage)
   c.execution_id, c.reason, c.detail, c.start_time, c.finish_time = nil, nil, nil, nil, nil
   store(item, stage, c, old)
   redis.call('ZADD', INFLIGHT, 0, key_of(item, stage))
+  table.insert(queued, key_of(item, stage))
   return c
 end
 local function end_cell(item, stage, status, reason)
@@ -257,7 +260,7 @@ else
   end
 end
 tell()
-return 1
+return cjson.encode({queued=queued})
 """
 
 _CANCEL = _PRELUDE + """
@@ -289,7 +292,7 @@ for i = 0, tonumber(get('items_total')) - 1 do
 end
 after_items()
 tell()
-return cjson.encode({status=get('status'), active=active})
+return cjson.encode({status=get('status'), active=active, queued=queued})
 """
 
 _RERUN = _PRELUDE + """
@@ -420,6 +423,33 @@ return out
 """
 
 
+_CLAIM_KEYS = """
+-- KEYS: inflight, cells; ARGV: new score, fresh ids json, then cell keys
+-- As _CLAIM, for the given cells only, those no submitter took yet (score 0).
+local ids, used = cjson.decode(ARGV[2]), 0
+local out = {}
+for i = 3, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) == '0' then
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+    local raw = redis.call('HGET', KEYS[2], ARGV[i])
+    if raw then
+      local c = cjson.decode(raw)
+      if c.status == 'QUEUED' and not c.execution_id and used < #ids then
+        used = used + 1
+        c.execution_id = ids[used]
+        raw = cjson.encode(c)
+        redis.call('HSET', KEYS[2], ARGV[i], raw)
+      end
+    end
+    table.insert(out, ARGV[i])
+    table.insert(out, '0')
+    table.insert(out, raw or '')
+  end
+end
+return out
+"""
+
+
 class RunStore:
     """Runs over one Redis connection; submits through ``executions`` (ExecutionStore)."""
 
@@ -436,6 +466,7 @@ class RunStore:
         self._reissue = redis.register_script(_REISSUE)
         self._follow_retry = redis.register_script(_FOLLOW_RETRY)
         self._claim = redis.register_script(_CLAIM)
+        self._claim_keys = redis.register_script(_CLAIM_KEYS)
 
     # -- accepting a run ------------------------------------------------------------------
     def create(self, run_id: str, tenant: str, owner: str, plan: Plan, items: list,
@@ -638,11 +669,12 @@ class RunStore:
         if record.get("retried_by"):  # issue 12: the last try's end decides the stage
             return self.follow_retry(record, record["retried_by"])
         outcome, reason, detail = outcome_of(record)
-        changed = self._run_script(self._ended, run_id, record["run_item"], record["run_stage"],
-                                   record["id"], str(outcome), reason, json.dumps(detail))
-        if changed:
-            self.submit_fresh(run_id)
-        return bool(changed)
+        answer = self._run_script(self._ended, run_id, record["run_item"], record["run_stage"],
+                                  record["id"], str(outcome), reason, json.dumps(detail))
+        if not answer:
+            return False
+        self.submit(run_id, _queued(answer))
+        return True
 
     def follow_retry(self, record: dict, retry_id: str) -> bool:
         """An execution of a run is retried as ``retry_id`` (submitted by whoever retries it,
@@ -655,10 +687,15 @@ class RunStore:
 
     def stage_failed(self, run_id: str, item, stage: str, execution_id: str,
                      reason: str) -> bool:
-        """End a cell whose execution cannot be submitted or has vanished (FAILED)."""
-        return bool(self._run_script(self._ended, run_id, item, stage, execution_id,
-                                     str(StageStatus.FAILED), reason,
-                                     json.dumps({"execution_status": None, "exit_code": None})))
+        """End a cell whose execution cannot be submitted or has vanished (FAILED), and
+        submit what that made ready (the finally stage, after the last item)."""
+        answer = self._run_script(self._ended, run_id, item, stage, execution_id,
+                                  str(StageStatus.FAILED), reason,
+                                  json.dumps({"execution_status": None, "exit_code": None}))
+        if not answer:
+            return False
+        self.submit(run_id, _queued(answer))
+        return True
 
     def cancel(self, run_id: str) -> dict:
         """Cancel a RUNNING run: nothing new starts, what never started ends CANCELLED, queued
@@ -676,7 +713,7 @@ class RunStore:
                 continue
             self.executions.request_kill(execution_id)  # running, or not yet recorded
             killed += 1
-        self.submit_fresh(run_id)  # the finally stage, if the cancel ended the last item
+        self.submit(run_id, _queued(answer))  # the finally stage, if the last item ended
         return {"status": answer["status"], "cancelled": cancelled, "killed": killed}
 
     def rerun(self, run_id: str, items: Optional[list], stages: Optional[list], force: bool,
@@ -692,6 +729,16 @@ class RunStore:
         return answer
 
     # -- submitting -----------------------------------------------------------------------
+    def submit(self, run_id: str, cells: list) -> int:
+        """Submit the executions of these cells (``<item>|<stage>``), those no submitter took
+        yet: what a transition just queued, submitted by the process that made it."""
+        if not cells:
+            return 0
+        raw = self._claim_keys(keys=[keys.run_inflight(run_id), keys.run_cells(run_id)],
+                               args=[time.time() + SUBMIT_LEASE,
+                                     json.dumps([new_id() for _ in cells]), *cells])
+        return self._submit(run_id, _claimed(raw))
+
     def submit_fresh(self, run_id: str, limit: Optional[int] = None) -> int:
         """Submit the executions of cells no submitter took yet (score 0), in batches; how
         many. Safe to call from any process at once: each cell is claimed by one."""
@@ -737,11 +784,7 @@ class RunStore:
         fresh = [new_id() for _ in range(limit)] if low == 0 else []
         raw = self._claim(keys=[keys.run_inflight(run_id), keys.run_cells(run_id)],
                           args=[low, high, now + SUBMIT_LEASE, limit, json.dumps(fresh)])
-        out = []
-        for n in range(0, len(raw), 3):
-            out.append((raw[n].decode(), float(raw[n + 1]),
-                        json.loads(raw[n + 2]) if raw[n + 2] else None))
-        return out
+        return _claimed(raw)
 
     def _submit(self, run_id: str, batch: list) -> int:
         run = self.get_internal(run_id)
@@ -818,6 +861,19 @@ class RunStore:
 
 
 # -- shapes -------------------------------------------------------------------------------
+def _claimed(raw: list) -> list:
+    """(cell key, score, cell) triples from a claim script's flat answer."""
+    return [(raw[n].decode(), float(raw[n + 1]), json.loads(raw[n + 2]) if raw[n + 2] else None)
+            for n in range(0, len(raw), 3)]
+
+
+def _queued(answer) -> list:
+    """The cells a transition queued (cjson writes an empty list as ``{}``)."""
+    queued = json.loads(answer).get("queued") if not isinstance(answer, dict) else answer.get(
+        "queued")
+    return list(queued) if isinstance(queued, list) else []
+
+
 def _split(key: str) -> tuple:
     item, _, stage = key.partition("|")
     return (item if item == FINALLY_ITEM else int(item)), stage

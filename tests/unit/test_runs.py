@@ -187,6 +187,21 @@ def test_an_end_is_counted_once_and_a_stale_execution_never_starts(store):
     assert store.runs.get(run_id)["stages"][1]["counts"]["queued"] == 1
 
 
+def test_an_end_submits_what_it_made_ready_and_leaves_the_rest_to_the_job(store):
+    _actors(store, "A", "B")
+    checked = plan([_stage("a", actor="A"), _stage("b", "a", actor="B")])
+    store.runs.create("Rhook", "default", "alice", checked, [{}, {}, {}], ["default"])
+    assert store.runs.submit("Rhook", ["0|a"]) == 1
+    assert store.runs.submit("Rhook", ["0|a"]) == 0  # claimed already: never twice
+    eid = store.executions.claim_next("A", "s1", "A-1")
+    record = store.executions.get_internal(eid)
+    store.runs.stage_starting(record)
+    store.executions.finish(record, ExecutionStatus.COMPLETE, 60, exit_code=0)
+    assert store.redis.zcard(keys.mailbox("B")) == 1  # item 0's b, by the finishing process
+    assert store.redis.zcard(keys.mailbox("A")) == 0  # items 1 and 2: the advance job's
+    assert store.runs.submit_fresh("Rhook") == 2
+
+
 def test_a_crash_between_ready_and_submitted_is_repaired_by_the_sweep(store):
     _actors(store, "A", "B")
     run_id = _create(store, [_stage("a", actor="A"), _stage("b", "a", actor="B")], [{}])
