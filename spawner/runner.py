@@ -21,10 +21,12 @@ points that call into this module are in jobs.py.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -47,6 +49,8 @@ from .results import MAX_RESULT_BYTES, ResultsSocket
 from .runtimes import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_SPAWNER, Handle, ImageUnavailable, Mount,
                        RunSpec, Runtime, StartFailed)
 from .runtimes.base import parse_state_time
+
+UNIX_PATH_MAX = 107  # bytes of a Unix socket address on Linux, less its NUL
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +298,7 @@ class ExecutionRun:
         status_events.image_ready(self, self.spawner.runtime.ensure_image(self.actor["image"]))
         self.workdir.mkdir(parents=True, exist_ok=True)
         body = self.store.executions.message_body(self.execution_id)
-        self._results = ResultsSocket(str(self.workdir / "results.sock"), self._store_result,
+        self._results = ResultsSocket(self._results_path(), self._store_result,
                                       self._reject_result).start()
         mounts = [Mount(self._results.path, RESULTS_TARGET, read_only=False),
                   outputs.prepare(self.workdir), *runs.inputs(self, execution)]
@@ -409,10 +413,24 @@ class ExecutionRun:
             f"[actors] a result of {size} bytes was rejected: results are limited to "
             f"{MAX_RESULT_BYTES} bytes each\n").encode())
 
+    def _results_path(self) -> str:
+        """The results socket's path: in the execution's folder, unless that path is longer
+        than a Unix socket address may be (a deep data folder); then a short one of its own
+        (the container only ever sees the mount target)."""
+        path = str(self.workdir / "results.sock")
+        if len(os.fsencode(path)) <= UNIX_PATH_MAX:
+            return path
+        short = Path(tempfile.gettempdir()) / "actors-results"
+        short.mkdir(mode=0o711, exist_ok=True)
+        return str(short / f"{self.execution_id}.sock")
+
     def _stop_results(self) -> None:
         results, self._results = self._results, None
         if results is not None:
             results.stop()
+            if not results.path.startswith(str(self.workdir)):
+                with contextlib.suppress(OSError):
+                    os.unlink(results.path)
 
     # -- watchers ----------------------------------------------------------
     def _pump_logs(self) -> None:
