@@ -154,6 +154,9 @@ def test_retries_on_exit_code_are_linked_tries_with_a_dead_letter_view(admin):
     first = _wait(lambda: (lambda e: e if len(e.get("retries") or []) == 2 else None)(
         admin.execution(actor["id"], first_id)), 90, "two retries")
     tries = [admin.wait(actor["id"], eid, timeout=60) for eid in [first_id] + first["retries"]]
+    # The dead-letter mark is written just after the last try's final record: wait for it.
+    tries[-1] = _wait(lambda: (lambda e: e if e.get("retries_exhausted") else None)(
+        admin.execution(actor["id"], tries[-1]["id"])), 30, "the dead-letter mark")
     assert [t["exit_code"] for t in tries] == [3, 3, 3]
     assert [t.get("retry_number", 0) for t in tries] == [0, 1, 2]
     assert [t.get("retry_of") for t in tries[1:]] == [first_id, first_id]
