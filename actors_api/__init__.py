@@ -28,6 +28,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     from .context import JSONProvider
     from .errors import register_error_handlers
     from .routes import BLUEPRINTS, ActorIdConverter
+    from .token_cache import TokenCache
     from .ui import bp as ui_blueprint
 
     config = config or Config.from_env()
@@ -42,6 +43,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     app.url_map.converters["actor"] = ActorIdConverter
     app.extensions["actors_store"] = store or Store.from_config(config)
     app.extensions["actors_sync_waiters"] = threading.BoundedSemaphore(config.sync_max_waiters)
+    app.extensions["actors_tokens"] = TokenCache(config)  # verified tokens (token_cache.py)
     status_streams(app, config)
 
     register_error_handlers(app)

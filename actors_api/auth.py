@@ -17,7 +17,7 @@ from flask import current_app, g, request
 from actors_core.actor_fields import PRIVILEGED_FIELDS
 from actors_core.enums import PermissionLevel
 from actors_core.store.nonces import Redemption
-from actors_core.tokens import Identity, TokenError, verify
+from actors_core.tokens import Identity, TokenError
 
 from .errors import Forbidden, NotFound, Unauthorized
 from .schemas.actor import DEFAULTS
@@ -54,7 +54,7 @@ def authenticate() -> None:
         raise Unauthorized("Missing credentials: send 'Authorization: Bearer <token>' "
                            "(or ?x-nonce=<nonce id> on an actor's endpoints).")
     try:
-        identity = verify(current_app.config["ACTORS"], token.strip())
+        identity = current_app.extensions["actors_tokens"].identity(token.strip())
     except TokenError as error:
         raise Unauthorized(str(error))
     if identity.token_id and _store().revoked_tokens.is_revoked(identity.token_id):

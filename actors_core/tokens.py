@@ -30,6 +30,7 @@ class Identity:
     actor_scope: Optional[str] = None  # set on per-execution tokens: only this actor
     token_id: Optional[str] = None  # the token's ``jti``, checked against revocations
     nonce: Optional[dict] = None  # set when the request authenticated with ?x-nonce
+    expires_at: Optional[float] = None  # the token's ``exp`` (epoch seconds)
 
     @property
     def is_admin(self) -> bool:
@@ -72,7 +73,7 @@ def verify(config, token: str) -> Identity:
         raise TokenError("The bearer token's 'tenant' must be 1-64 letters, digits, '_', '.' or '-'.")
     return Identity(username=claims["sub"], roles=tuple(r for r in roles if r in KNOWN_ROLES),
                     tenant=tenant, actor_scope=claims.get("actor") or None,
-                    token_id=claims.get("jti") or None)
+                    token_id=claims.get("jti") or None, expires_at=float(claims["exp"]))
 
 
 def _is_number(value) -> bool:
