@@ -38,6 +38,8 @@ from .schemas.access import (NAME_RULE, AliasSchema, AliasUpdateSchema, ConfigSc
                              ConfigUpdateSchema, Level, NonceSchema, PermissionSchema)
 from .schemas.actor import (ENV_NAME, ActorSchema, ActorUpdateSchema, CronScheduleField,
                             GpuCount, JSONDict, WebhookUrl)
+from .schemas.paging import DEFAULT_LIMIT as EXECUTIONS_DEFAULT_LIMIT
+from .schemas.paging import MAX_LIMIT as EXECUTIONS_MAX_LIMIT
 from .schemas.run import ItemField, RerunSchema, RunSchema
 from .schemas.search import MAX_LIMIT, OPERATORS
 
@@ -184,9 +186,18 @@ OPERATIONS = {
     "messages.count_messages": Operation(records.MessageCount),
     "messages.purge_messages": Operation(records.MessagesPurged),
     # executions
-    "executions.list_executions": Operation(records.ExecutionList, query=(_query(
-        "retries_exhausted", {"type": "string", "enum": ["true", "false"]},
-        "true: only executions that failed with no retry left (the dead letters)."),)),
+    "executions.list_executions": Operation(records.ExecutionList, query=(
+        _query("limit", {"type": "integer", "minimum": 0, "maximum": EXECUTIONS_MAX_LIMIT,
+                         "default": EXECUTIONS_DEFAULT_LIMIT},
+               "How many executions a page holds."),
+        _query("offset", {"type": "integer", "minimum": 0},
+               "Start at this position in arrival order (0: the oldest). Without offset or "
+               "cursor a page holds the newest executions."),
+        _query("cursor", {"type": "string"},
+               "Continue just after the last execution of a page: its _metadata.next_cursor "
+               "(not with offset)."),
+        _query("retries_exhausted", {"type": "string", "enum": ["true", "false"]},
+               "true: only executions that failed with no retry left (the dead letters)."))),
     "rerun.rerun_execution": Operation(records.Rerun, errors=(401, 403, 404, 409, 410),
                                        body_required=False),
     "executions.get_execution": Operation(records.ExecutionView),

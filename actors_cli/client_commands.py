@@ -572,7 +572,7 @@ def send(actor_id, text, json_file, binary_file, env, wait, sync, timeout, quiet
 @quiet_option("Print only the execution ids, oldest first.")
 @handles_errors
 def executions(actor_id, as_json, quiet):
-    """List an actor's executions, oldest first, with totals."""
+    """List an actor's newest executions (the server's first page), oldest first, with totals."""
     client = _client()
     summary = client.call("GET", f"{Actor(client, {'id': actor_id}).path}/executions")
     rows = summary.get("executions") or []
@@ -589,7 +589,11 @@ def executions(actor_id, as_json, quiet):
                       _seconds_between(row.get("start_time"), row.get("finish_time")))
     console = _stdout()
     console.print(table)
-    console.print(f"{summary.get('total_executions', len(rows))} execution(s); finished ones "
+    listed = summary.get("_metadata") or {}
+    if listed.get("total_count", len(rows)) > len(rows):
+        console.print(f"the newest {len(rows)} of {listed['total_count']} shown", style="dim",
+                      highlight=False)
+    console.print(f"{summary.get('total_executions', len(rows))} finished execution(s); they "
                   f"ran {summary.get('total_runtime') or 0:g} s in all, CPU "
                   f"{(summary.get('total_cpu') or 0) / 1e9:.2f} s, I/O "
                   f"{summary.get('total_io') or 0} bytes", style="dim", highlight=False)

@@ -151,10 +151,17 @@ class Actor(Model):
         return response.body.decode("utf-8", "replace")
 
     def executions(self) -> List["Execution"]:
-        """This actor's executions, oldest first; each ``attrs`` is the summary until reload()."""
-        summary = self.client.call("GET", f"{self.path}/executions")
-        return [Execution(self.client, dict(item, actor_id=self.id))
-                for item in summary.get("executions") or []]
+        """All this actor's executions, oldest first, read page by page (the server's listing
+        is paged); each ``attrs`` is the summary until reload()."""
+        found, params = [], {"offset": 0, "limit": 1000}
+        while True:
+            page = self.client.call("GET", f"{self.path}/executions", params=params)
+            found += [Execution(self.client, dict(item, actor_id=self.id))
+                      for item in page.get("executions") or []]
+            cursor = (page.get("_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return found
+            params = {"cursor": cursor, "limit": 1000}
 
     def get_execution(self, execution_id: str) -> "Execution":
         return Execution(self.client, {"id": execution_id, "actor_id": self.id}).reload()

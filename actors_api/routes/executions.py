@@ -9,10 +9,9 @@ from ..auth import READ, UPDATE, load_actor
 from .. import views
 from ..context import get_config, get_store
 from ..errors import NotFound, ok
+from ..schemas.paging import parse_paging
 
 bp = Blueprint("executions", __name__)
-
-SUMMARY_FIELDS = ("id", "status", "message_received_time", "start_time", "finish_time")
 
 
 def load_execution(store, actor_id: str, execution_id: str) -> dict:
@@ -25,18 +24,23 @@ def load_execution(store, actor_id: str, execution_id: str) -> dict:
 
 @bp.get("/actors/<actor:actor_id>/executions")
 def list_executions(actor_id):
+    """One page of the actor's executions, oldest first (by default its newest 100), and
+    the totals over all its finished ones, kept as counters (schemas/paging.py)."""
     store = get_store()
     actor = load_actor(store, actor_id, READ)
     actor_id = actor["id"]  # the URL may have named it by an alias
-    executions = store.executions.list_for_actor(actor_id)
-    if request.args.get("retries_exhausted", "").lower() in ("true", "1", "yes"):
-        # the dead-letter view (issue 12): tries that failed with no retry left
-        executions = [e for e in executions if e.get("retries_exhausted")]
+    paging = parse_paging(request.args)
+    # the dead-letter view (issue 12): tries that failed with no retry left
+    dead_letters = request.args.get("retries_exhausted", "").lower() in ("true", "1", "yes")
+    page = store.executions.page(actor_id, paging.limit, offset=paging.offset,
+                                 after=paging.after,
+                                 flagged="retries_exhausted" if dead_letters else None)
     result = {
         "actor_id": actor_id, "api_server": get_config().api_url, "owner": actor["owner"],
         **store.executions.totals(actor_id),
-        "ids": [e["id"] for e in executions],
-        "executions": [{k: e.get(k) for k in SUMMARY_FIELDS} for e in executions],
+        "ids": page.ids,
+        "executions": page.summaries,
+        "_metadata": paging.metadata(page),
     }
     return ok(views.executions_summary(result, actor), "Actor executions retrieved successfully.")
 

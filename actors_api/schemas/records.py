@@ -218,12 +218,31 @@ class ExecutionTotals(Schema):
     total_gpu_seconds = fields.Float()
 
 
+class ExecutionPage(Schema):
+    """Where a page of an actor's executions lies in all of them (schemas/paging.py)."""
+    total_count = fields.Integer(metadata={"description": "Every execution listed, not only "
+                                                          "this page."})
+    records_skipped = fields.Integer(metadata={"description": "Position of the first one "
+                                                              "listed (0: the oldest)."})
+    record_limit = fields.Integer()
+    count_returned = fields.Integer()
+    next_offset = fields.Integer(allow_none=True, metadata={
+        "description": "offset= of the next page; null on the last."})
+    next_cursor = fields.String(allow_none=True, metadata={
+        "description": "cursor= of the next page (stable while executions arrive); null on "
+                       "the last."})
+    previous_offset = fields.Integer(allow_none=True)
+
+
 class ExecutionList(ExecutionTotals):
+    """One page of an actor's executions (its newest 100 unless paged), with totals over all
+    its finished ones."""
     actor_id = fields.String()
     api_server = fields.String()
     owner = fields.String()
-    ids = fields.List(fields.String())
+    ids = fields.List(fields.String(), metadata={"description": "This page's ids, oldest first."})
     executions = fields.List(fields.Nested(ExecutionSummary))
+    _metadata = fields.Nested(ExecutionPage)
     _links = _abaco_links()
 
 

@@ -6,8 +6,13 @@ atomically in Redis, whoever calls it and however many spawners run:
 * ``submit``   nothing -> SUBMITTED, message stored, mailbox entry and drain job
                written in one MULTI: an accepted message is never half-recorded.
 * ``claim``    the oldest SUBMITTED in the mailbox -> RUNNING (skips cancelled ones).
-* ``cancel``   SUBMITTED -> COMPLETE, only while still in the mailbox.
+* ``cancel``   SUBMITTED -> COMPLETE, only while still in the mailbox, counted once in the
+               actor's ``total_executions``.
 * ``finish``   RUNNING -> COMPLETE | ERROR, adding to the actor's totals once.
+
+The actor's totals (``total_executions``, ``total_cpu``, ...) are counters over its finished
+executions, kept by those two scripts alone, so no listing reads every record
+(listing.py pages them).
 
 Each transition that happened appends its status event (timeline.py) right
 after its script: ACCEPTED and QUEUED inside submit's MULTI, then CLAIMED,
@@ -23,7 +28,7 @@ from typing import Callable, Optional
 
 from ..enums import ExecutionStatus
 from ..times import now_iso
-from . import keys, timeline as status_messages
+from . import keys, listing, timeline as status_messages
 from .artifacts import ArtifactIndex
 from .indexes import index_submitted, tenant_of, unindex_executions
 from .records import decode, decode_many, encode, ordered
@@ -57,11 +62,12 @@ end
 """
 
 _CANCEL = """
--- KEYS: mailbox, execution, done signal, SUBMITTED status set, COMPLETE status set
+-- KEYS: mailbox, execution, done signal, SUBMITTED status set, COMPLETE status set, totals
 -- ARGV: execution id, fields json
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 local fields = cjson.decode(ARGV[2])
 for name, value in pairs(fields) do redis.call('HSET', KEYS[2], name, value) end
+redis.call('HINCRBY', KEYS[6], 'total_executions', 1)
 redis.call('SREM', KEYS[4], ARGV[1])
 redis.call('SADD', KEYS[5], ARGV[1])
 redis.call('RPUSH', KEYS[3], 'done')
@@ -151,6 +157,12 @@ class ExecutionStore:
     def ids_for_actor(self, actor_id: str) -> list:
         return [m.decode() for m in self.redis.zrange(keys.actor_executions(actor_id), 0, -1)]
 
+    def page(self, actor_id: str, limit: int, offset: Optional[int] = None,
+             after: Optional[int] = None, flagged: Optional[str] = None) -> listing.Page:
+        """One page of the actor's executions' summaries (listing.py)."""
+        return listing.page(self.redis, actor_id, limit, offset=offset, after=after,
+                            flagged=flagged)
+
     def list_for_actor(self, actor_id: str) -> list:
         ids = self.ids_for_actor(actor_id)
         with self.redis.pipeline(transaction=False) as pipe:
@@ -198,7 +210,8 @@ class ExecutionStore:
         done = self._cancel(keys=[keys.mailbox(actor_id), keys.execution(execution_id),
                                   keys.done_signal(execution_id),
                                   keys.executions_by_status(ExecutionStatus.SUBMITTED.value),
-                                  keys.executions_by_status(ExecutionStatus.COMPLETE.value)],
+                                  keys.executions_by_status(ExecutionStatus.COMPLETE.value),
+                                  keys.actor_totals(actor_id)],
                             args=[execution_id, json.dumps(fields)])
         if done:
             status_messages.cancelled(self.timeline, execution_id, actor_id)
