@@ -12,7 +12,8 @@ setup(
     description="Actor-as-a-service: run container images as actors, Abaco-compatible API",
     packages=find_packages(exclude=["tests", "tests.*", "bench"]),
     python_requires=">=3.11",
-    package_data={"actors_api": ["apidocs/*"], "actors_api.ui": UI_FILES},
+    package_data={"actors_api": ["apidocs/*"], "actors_api.ui": UI_FILES,
+                  "actors_core.store": ["lua/*.lua"]},  # the front door's scripts
     # Upper bounds are the newest versions the test suite has passed with: a new major or
     # minor release is taken in deliberately (cloudpickle 3.1.3 once changed tracebacks).
     install_requires=[

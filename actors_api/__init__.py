@@ -27,8 +27,9 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     from .auth import authenticate
     from .context import JSONProvider
     from .errors import register_error_handlers
+    from .front_door import GRANTS
     from .routes import BLUEPRINTS, ActorIdConverter
-    from .token_cache import TokenCache
+    from .token_cache import ExpiringCache, TokenCache
     from .ui import bp as ui_blueprint
 
     config = config or Config.from_env()
@@ -44,6 +45,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     app.extensions["actors_store"] = store or Store.from_config(config)
     app.extensions["actors_sync_waiters"] = threading.BoundedSemaphore(config.sync_max_waiters)
     app.extensions["actors_tokens"] = TokenCache(config)  # verified tokens (token_cache.py)
+    app.extensions["actors_grants"] = ExpiringCache(GRANTS)  # access decisions (front_door.py)
     status_streams(app, config)
 
     register_error_handlers(app)

@@ -5,6 +5,7 @@ from flask import Blueprint, Response, request
 
 from actors_core.enums import ExecutionStatus
 
+from .. import front_door
 from ..auth import READ, UPDATE, load_actor
 from .. import views
 from ..context import get_config, get_store
@@ -17,9 +18,13 @@ bp = Blueprint("executions", __name__)
 def load_execution(store, actor_id: str, execution_id: str) -> dict:
     execution = store.executions.get(execution_id, actor_id=actor_id)
     if execution is None:
-        raise NotFound(f"No executions found with actor id of {actor_id} and execution id "
-                       f"of {execution_id}.")
+        raise execution_not_found(actor_id, execution_id)
     return execution
+
+
+def execution_not_found(actor_id: str, execution_id: str) -> NotFound:
+    return NotFound(f"No executions found with actor id of {actor_id} and execution id "
+                    f"of {execution_id}.")
 
 
 @bp.get("/actors/<actor:actor_id>/executions")
@@ -48,9 +53,11 @@ def list_executions(actor_id):
 @bp.get("/actors/<actor:actor_id>/executions/<execution_id>")
 def get_execution(actor_id, execution_id):
     store = get_store()
-    actor = load_actor(store, actor_id, READ)
+    grant = front_door.actor_grant(store, actor_id, READ)  # one round trip in all (front_door.py)
+    execution, actor = front_door.read_execution(store, grant, execution_id)
     actor_id = actor["id"]
-    execution = load_execution(store, actor_id, execution_id)
+    if execution is None:
+        raise execution_not_found(actor_id, execution_id)
     return ok(views.execution(execution, actor_id), "Actor execution retrieved successfully.")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .access import AccessStore
 from .actors import ActorStore, public as public_actor
 from .artifacts import ArtifactIndex
 from .aliases import AliasStore
@@ -32,6 +33,7 @@ class Store:
         self.redis = redis
         self.config = config
         self.actors = ActorStore(redis)
+        self.access = AccessStore(redis)  # what the API's cached access decisions rest on
         self.timeline = Timeline(redis, config.log_ex, config.version)
         self.executions = ExecutionStore(redis, self.timeline)
         self.logs = LogStore(redis, config.log_max_bytes)

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from ..enums import ExecutionStatus
 from ..times import now_iso
-from . import keys, listing, timeline as status_messages
+from . import keys, listing, scripts, timeline as status_messages
 from .artifacts import ArtifactIndex
 from .indexes import index_submitted, tenant_of, unindex_executions
 from .records import decode, decode_many, encode, ordered
@@ -118,6 +118,7 @@ class ExecutionStore:
         self._cancel = redis.register_script(_CANCEL)
         self._finish = redis.register_script(_FINISH)
         self._update = redis.register_script(_UPDATE)
+        self._read = scripts.guarded(redis, "read_execution")
 
     # -- putting work in -------------------------------------------------
     def submit(self, actor: dict, execution: dict, body: bytes) -> dict:
@@ -147,6 +148,17 @@ class ExecutionStore:
     def get(self, execution_id: str, actor_id: Optional[str] = None) -> Optional[dict]:
         record = self.get_internal(execution_id)
         if record is None or (actor_id is not None and record["actor_id"] != actor_id):
+            return None
+        return _public(record)
+
+    def get_guarded(self, execution_id: str, actor_id: str, guards: Sequence = (),
+                    token_id: Optional[str] = None) -> Optional[dict]:
+        """:meth:`get` in the same round trip as the guard of a cached access decision
+        (raises :class:`~.scripts.StaleAccess` or :class:`~.scripts.TokenRevoked`)."""
+        flat = scripts.call(self._read, token_id, guards, body_keys=[keys.execution(execution_id)],
+                            body_args=[])
+        record = decode(dict(zip(flat[::2], flat[1::2])))
+        if record is None or record["actor_id"] != actor_id:
             return None
         return _public(record)
 

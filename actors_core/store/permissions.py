@@ -40,9 +40,7 @@ class PermissionStore:
 
     def level(self, kind: str, tenant: str, ident: str, user: str) -> PermissionLevel:
         """The user's own level or the world's, whichever is higher."""
-        mine, world = self.redis.hmget(keys.permissions(kind, tenant, ident), [user, WORLD])
-        levels = [PermissionLevel.parse(v.decode()) for v in (mine, world) if v]
-        return max(levels, default=PermissionLevel.NONE)
+        return strongest(self.redis.hmget(keys.permissions(kind, tenant, ident), [user, WORLD]))
 
     def granted(self, kind: str, tenant: str, user: str) -> set:
         """Idents the user holds a level on, directly or through ``ABACO_WORLD``."""
@@ -59,3 +57,9 @@ class PermissionStore:
                 pipe.srem(keys.grants(kind, tenant, user), ident)
             pipe.delete(key)
             pipe.execute()
+
+
+def strongest(raw_levels) -> PermissionLevel:
+    """The highest of some stored level names (bytes or ``None``); NONE when there is none."""
+    levels = [PermissionLevel.parse(v.decode()) for v in raw_levels if v]
+    return max(levels, default=PermissionLevel.NONE)

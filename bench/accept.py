@@ -1,0 +1,287 @@
+"""POST /actors/{id}/messages throughput and latency, against a minimal Flask app doing one LPUSH.
+
+Both apps run under the same gunicorn settings on one private redis-server. wrk drives them
+in alternate blocks (ours then the baseline, the baseline then ours, ...) for several rounds,
+so both see the same machine; each block prints requests/s, p50, p99 and the load average,
+and each scenario ends with the ratio ours/baseline of every round (median and spread).
+
+Scenarios, in this order:
+  empty    a fresh actor
+  queued   the same actor with --queued messages (default 1,000,000) waiting in its mailbox
+           (loaded through the real submit script, pipelined)
+  listing  as 'queued', while a client reads that actor's execution listing in a loop
+           (the default page, as an Abaco client gets it; --listing-limit 1000 asks for the
+           largest page a request may have)
+
+Needs wrk (Debian: apt-get install wrk) and redis-server; nothing runs the messages (no
+spawner), so the mailbox only grows. Targets (issue 15): ours >= 0.8x the baseline's
+requests/s and p99 < 20 ms, flat with a million messages queued and during a listing.
+
+    python bench/accept.py [--rounds 5] [--seconds 5] [--connections 16] [--queued 1000000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import redis as redis_lib
+import requests
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+
+from actors_core.config import Config  # noqa: E402
+from actors_core.ids import new_id  # noqa: E402
+from actors_core.store import Store  # noqa: E402
+from actors_core.tokens import mint  # noqa: E402
+from tests.integration.platform import RedisServer, free_port  # noqa: E402
+
+SECRET = "bench-accept-secret-0123456789abcdef0123"
+
+
+class Gunicorn:
+    """One app under gunicorn with the settings both apps share."""
+
+    def __init__(self, name: str, app: str, args, environment: dict, pythonpath: str = None):
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        # the production settings (Dockerfile): the config (metrics across workers) and the
+        # JSON-refusing gthread worker, for the baseline too
+        command = [sys.executable, "-m", "gunicorn", "-c", "python:actors_api.gunicorn_config",
+                   "--bind", f"127.0.0.1:{self.port}", "--workers", str(args.workers),
+                   "--worker-class", "actors_api.gunicorn_worker.ThreadWorker",
+                   "--threads", str(args.gthreads), "--log-level", "warning"]
+        if pythonpath:
+            command += ["--pythonpath", pythonpath]
+        self.process = subprocess.Popen(command + [app], env=environment, cwd=REPO,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.url + "/", timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"gunicorn for {name} did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def run_wrk(args, url: str, token: str) -> dict:
+    environment = dict(os.environ, BENCH_TOKEN=token)
+    done = subprocess.run(
+        ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.seconds}s",
+         "-s", str(BENCH / "wrk_post.lua"), url],
+        env=environment, capture_output=True, text=True, timeout=args.seconds + 60)
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH "):
+            result = json.loads(line[len("BENCH "):])
+            result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+            return result
+    raise RuntimeError(f"wrk printed no result: {done.stdout} {done.stderr}")
+
+
+class Listing:
+    """A client reading an actor's execution listing over and over, while the blocks run."""
+
+    def __init__(self, url: str, token: str, limit: int):
+        self.url, self.limit = url, limit
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.seconds, self.sizes = [], []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            params = {"limit": self.limit} if self.limit else {}
+            response = self.session.get(self.url, params=params, timeout=120)
+            self.seconds.append(time.perf_counter() - started)
+            self.sizes.append(len(response.content))
+            response.raise_for_status()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(180)
+        return False
+
+
+def interleaved(args, label: str, ours: Gunicorn, base: Gunicorn, ours_path: str, token: str,
+                redis=None):
+    """Alternate blocks of ours and the baseline; the per-round ratios (and Redis's own time
+    per command, which the machine's load hardly moves)."""
+    rows, ratios = [], []
+    if redis is not None:
+        redis.config_resetstat()
+    print(f"\n== {label}: {args.rounds} rounds of {args.seconds} s blocks, "
+          f"{args.connections} connections")
+    print(f"{'round':>5} {'app':>8} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'non2xx':>6} "
+          f"{'load 1m':>7}")
+    for number in range(args.rounds):
+        order = (("ours", ours), ("baseline", base))
+        if number % 2:
+            order = order[::-1]
+        round_results = {}
+        for name, server in order:
+            path = ours_path if name == "ours" else "/actors/bench/messages"
+            result = run_wrk(args, server.url + path, token)
+            result["load"] = os.getloadavg()[0]
+            round_results[name] = result
+            rows.append((number, name, result))
+            print(f"{number + 1:>5} {name:>8} {result['rps']:>9.0f} {result['p50_us'] / 1000:>7.2f} "
+                  f"{result['p99_us'] / 1000:>7.2f} {result['non2xx'] + result['socket_errors']:>6} "
+                  f"{result['load']:>7.2f}", flush=True)
+        ratio = round_results["ours"]["rps"] / round_results["baseline"]["rps"]
+        ratios.append(ratio)
+        print(f"{'':>5} {'ratio':>8} {ratio:>9.2f}x   (load {os.getloadavg()[0]:.2f})", flush=True)
+    ours_rows = [r for _, name, r in rows if name == "ours"]
+    base_rows = [r for _, name, r in rows if name == "baseline"]
+    summary = {
+        "scenario": label,
+        "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+        "ours_rps_median": statistics.median(r["rps"] for r in ours_rows),
+        "base_rps_median": statistics.median(r["rps"] for r in base_rows),
+        "ours_p50_ms_median": statistics.median(r["p50_us"] for r in ours_rows) / 1000,
+        "ours_p99_ms_median": statistics.median(r["p99_us"] for r in ours_rows) / 1000,
+        "ours_p99_ms_max": max(r["p99_us"] for r in ours_rows) / 1000,
+        "base_p99_ms_median": statistics.median(r["p99_us"] for r in base_rows) / 1000,
+        "errors": sum(r["non2xx"] + r["socket_errors"] for r in ours_rows + base_rows),
+        "load_min": min(r["load"] for r in ours_rows + base_rows),
+        "load_max": max(r["load"] for r in ours_rows + base_rows),
+    }
+    if redis is not None:
+        stats = redis.info("commandstats")
+        for command in ("evalsha", "lpush"):
+            summary[f"redis_{command}_us"] = stats.get(f"cmdstat_{command}", {}).get("usec_per_call")
+        print(f"   Redis's own time per call: the submit script (EVALSHA) "
+              f"{summary['redis_evalsha_us']} us, the baseline's LPUSH {summary['redis_lpush_us']} us")
+    print(f"{label}: ours/baseline {summary['ratio_median']:.2f}x (spread "
+          f"{summary['ratio_min']:.2f}-{summary['ratio_max']:.2f}); ours "
+          f"{summary['ours_rps_median']:.0f} req/s p50 {summary['ours_p50_ms_median']:.2f} ms "
+          f"p99 {summary['ours_p99_ms_median']:.2f} ms (max {summary['ours_p99_ms_max']:.2f}); "
+          f"baseline {summary['base_rps_median']:.0f} req/s p99 {summary['base_p99_ms_median']:.2f} ms; "
+          f"load {summary['load_min']:.1f}-{summary['load_max']:.1f}", flush=True)
+    return summary
+
+
+def preload(store: Store, actor_id: str, count: int) -> None:
+    actor = store.actors.get_internal(actor_id)
+    started, done, step = time.monotonic(), 0, 50_000
+    while done < count:
+        chunk = min(step, count - done)
+        done += store.executions.submit_many(actor, ({
+            "id": new_id(), "executor": "bench", "content_type": "application/json",
+            "environment": {}} for _ in range(chunk)), b'{"n": 1}', batch=1000)
+        print(f"   queued {done:,} in {time.monotonic() - started:.0f} s", flush=True)
+    used = store.redis.info("memory")["used_memory_human"]
+    print(f"   {store.executions.queued_count(actor_id):,} messages waiting; redis uses {used}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=5, help="length of one wrk block")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=os.cpu_count(),
+                        help="gunicorn workers (both apps; default one per core)")
+    parser.add_argument("--gthreads", type=int, default=16, help="gunicorn threads per worker")
+    parser.add_argument("--queued", type=int, default=1_000_000)
+    parser.add_argument("--listing-limit", type=int, default=0,
+                        help="page size the listing client asks for (0: none, the default page)")
+    parser.add_argument("--scenarios", default="empty,queued,listing")
+    parser.add_argument("--json", help="also write the summaries to this file")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("bench/accept.py needs wrk: apt-get install wrk", file=sys.stderr)
+        return 2
+    scenarios = args.scenarios.split(",")
+
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}; "
+          f"hiredis: {redis_lib.utils.HIREDIS_AVAILABLE}; gunicorn -w {args.workers} "
+          f"-k ThreadWorker --threads {args.gthreads}; wrk -t{args.wrk_threads} -c{args.connections}")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-accept-"))
+    redis_server = RedisServer(workdir)
+    environment = dict(os.environ, ACTORS_REDIS_URL=redis_server.url, ACTORS_JWT_SECRET=SECRET,
+                       PYTHONPATH=str(REPO))
+    servers = []
+    try:
+        ours = Gunicorn("ours", "actors_api:create_app()", args, environment)
+        servers.append(ours)
+        base = Gunicorn("baseline", "minimal_app:create_app()", args, environment,
+                        pythonpath=str(BENCH))
+        servers.append(base)
+        config = Config(jwt_secret=SECRET, redis_url=redis_server.url)
+        store = Store(redis_lib.Redis.from_url(redis_server.url), config)
+        token = mint(config, "bench", ttl=6 * 3600)
+        created = requests.post(ours.url + "/actors", json={"image": "actors/echo"},
+                                headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        created.raise_for_status()
+        actor_id = created.json()["result"]["id"]
+        path = f"/actors/{actor_id}/messages"
+        summaries = []
+        if "empty" in scenarios:
+            summaries.append(interleaved(args, "empty", ours, base, path, token, store.redis))
+        if "queued" in scenarios or "listing" in scenarios:
+            print(f"\n-- queueing {args.queued:,} messages for actor {actor_id}")
+            preload(store, actor_id, args.queued)
+        if "queued" in scenarios:
+            summaries.append(interleaved(args, f"queued ({args.queued:,})", ours, base, path, token,
+                                         store.redis))
+        if "listing" in scenarios:
+            url = f"{ours.url}/actors/{actor_id}/executions"
+            with Listing(url, token, args.listing_limit) as listing:
+                summary = interleaved(args, f"queued ({args.queued:,}) + listing", ours, base,
+                                      path, token, store.redis)
+            summary["listing_requests"] = len(listing.seconds)
+            summary["listing_ms_median"] = statistics.median(listing.seconds) * 1000
+            summary["listing_ms_max"] = max(listing.seconds) * 1000
+            summary["listing_bytes"] = statistics.median(listing.sizes)
+            print(f"   the listing client read {len(listing.seconds)} pages of "
+                  f"{args.listing_limit or 'default size'} "
+                  f"({summary['listing_bytes'] / 1024:.0f} KiB each): median "
+                  f"{summary['listing_ms_median']:.0f} ms, max {summary['listing_ms_max']:.0f} ms")
+            summaries.append(summary)
+        print("\nsummary")
+        for summary in summaries:
+            ok = summary["ratio_median"] >= 0.8 and summary["ours_p99_ms_median"] < 20
+            print(f"  {summary['scenario']:<32} {summary['ratio_median']:.2f}x "
+                  f"({summary['ratio_min']:.2f}-{summary['ratio_max']:.2f}), p99 "
+                  f"{summary['ours_p99_ms_median']:.1f} ms, load {summary['load_min']:.1f}-"
+                  f"{summary['load_max']:.1f}: {'meets' if ok else 'misses'} the target")
+        if args.json:
+            Path(args.json).write_text(json.dumps(summaries, indent=2))
+    finally:
+        for server in servers:
+            server.stop()
+        redis_server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

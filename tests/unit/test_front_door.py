@@ -1,0 +1,166 @@
+"""The front door: a message or an execution read costs one Redis round trip once warm; the
+caches behind that (verified tokens, access grants) never let through what the uncached
+path would refuse."""
+from __future__ import annotations
+
+from actors_core.tokens import mint
+
+from .conftest import bearer
+
+
+class RoundTrips:
+    """Counts what reaches Redis: one ``send_packed_command`` is one round trip (a pipeline
+    or a script is one; so is each plain command)."""
+
+    def __init__(self, monkeypatch, redis):
+        self.count = 0
+        cls = redis.connection_pool.connection_class
+        send = cls.send_packed_command
+
+        def counting(connection, *args, **kwargs):
+            self.count += 1
+            return send(connection, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "send_packed_command", counting)
+
+    def __enter__(self):
+        self.count = 0
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _actor(http, headers, **fields):
+    response = http.post("/actors", json={"image": "actors/echo", **fields}, headers=headers)
+    assert response.status_code == 200, response.json
+    return response.json["result"]
+
+
+def _post(http, actor_id, headers, message="hi"):
+    return http.post(f"/actors/{actor_id}/messages", data={"message": message}, headers=headers)
+
+
+def test_reading_one_execution_is_one_round_trip_once_warm(http, alice, store, monkeypatch):
+    actor = _actor(http, alice)
+    eid = _post(http, actor["id"], alice).json["result"]["execution_id"]
+    path = f"/actors/{actor['id']}/executions/{eid}"
+    trips = RoundTrips(monkeypatch, store.redis)
+    assert http.get(path, headers=alice).status_code == 200
+    with trips:
+        response = http.get(path, headers=alice)
+    assert trips.count == 1 and response.json["result"]["id"] == eid
+    assert response.json["result"]["_links"]["self"].endswith(path)
+    assert "sequence" not in response.json["result"]
+    with trips:
+        missing = http.get(f"/actors/{actor['id']}/executions/nope", headers=alice)
+    assert missing.status_code == 404 and trips.count == 1
+
+
+def test_another_actors_execution_is_not_found_through_this_one(http, alice):
+    first, second = _actor(http, alice), _actor(http, alice)
+    eid = _post(http, first["id"], alice).json["result"]["execution_id"]
+    assert http.get(f"/actors/{second['id']}/executions/{eid}", headers=alice).status_code == 404
+
+
+# -- the guards: a cached grant is never acted on once what it rested on changed ------------
+
+def test_a_withdrawn_permission_is_refused_at_once(http, alice, config):
+    actor = _actor(http, alice)
+    eid = _post(http, actor["id"], alice).json["result"]["execution_id"]
+    path = f"/actors/{actor['id']}/executions/{eid}"
+    bob = bearer(config, "bob")
+    share = f"/actors/{actor['id']}/permissions"
+    http.post(share, json={"user": "bob", "level": "READ"}, headers=alice)
+    assert http.get(path, headers=bob).status_code == 200  # bob's grant is now cached
+    http.post(share, json={"user": "bob", "level": "NONE"}, headers=alice)
+    response = http.get(path, headers=bob)
+    assert response.status_code == 403 and "READ" in response.json["message"]
+
+
+def test_a_world_permission_is_a_guard_too(http, alice, config):
+    actor = _actor(http, alice)
+    eid = _post(http, actor["id"], alice).json["result"]["execution_id"]
+    path = f"/actors/{actor['id']}/executions/{eid}"
+    carol = bearer(config, "carol")
+    share = f"/actors/{actor['id']}/permissions"
+    http.post(share, json={"user": "ABACO_WORLD", "level": "READ"}, headers=alice)
+    assert http.get(path, headers=carol).status_code == 200
+    http.post(share, json={"user": "ABACO_WORLD", "level": "NONE"}, headers=alice)
+    assert http.get(path, headers=carol).status_code == 403
+
+
+def test_a_deleted_actor_is_gone_at_once(http, alice):
+    actor = _actor(http, alice)
+    eid = _post(http, actor["id"], alice).json["result"]["execution_id"]
+    assert http.get(f"/actors/{actor['id']}/executions/{eid}", headers=alice).status_code == 200
+    assert http.delete(f"/actors/{actor['id']}", headers=alice).status_code == 200
+    assert _post(http, actor["id"], alice).status_code == 404
+    assert http.get(f"/actors/{actor['id']}/executions/{eid}", headers=alice).status_code == 404
+
+
+def test_a_repointed_alias_reads_through_its_new_actor(http, alice):
+    first, second = _actor(http, alice), _actor(http, alice)
+    http.post("/actors/aliases", json={"alias": "front", "actor_id": first["id"]}, headers=alice)
+    one = _post(http, first["id"], alice).json["result"]["execution_id"]
+    two = _post(http, second["id"], alice).json["result"]["execution_id"]
+    assert http.get(f"/actors/front/executions/{one}", headers=alice).status_code == 200
+    http.put("/actors/aliases/front", json={"actor_id": second["id"]}, headers=alice)
+    assert http.get(f"/actors/front/executions/{one}", headers=alice).status_code == 404
+    assert http.get(f"/actors/front/executions/{two}", headers=alice).status_code == 200
+
+
+def test_a_revoked_token_is_refused_before_a_grant_is_decided(http, alice, config, store):
+    actor = _actor(http, alice)
+    token = mint(config, "alice", actor=actor["id"], token_id="execution-token-2")
+    store.revoked_tokens.revoke("execution-token-2", 2_000_000_000)
+    scoped = {"Authorization": f"Bearer {token}"}
+    for response in (_post(http, actor["id"], scoped), _post(http, "nope", scoped),
+                     http.get(f"/actors/{actor['id']}/executions/x", headers=scoped)):
+        assert response.status_code == 401 and "revoked" in response.json["message"]
+
+
+def test_grants_answer_like_load_actor(http, alice, config):
+    """The first request decides from Redis as load_actor does: 404, 403, an execution's token
+    only on its own actor, admin everywhere in the tenant, never another tenant."""
+    actor, other = _actor(http, alice), _actor(http, alice)
+    eid = _post(http, actor["id"], alice).json["result"]["execution_id"]
+    other_eid = _post(http, other["id"], alice).json["result"]["execution_id"]
+
+    def read(ident, headers, execution=eid):
+        return http.get(f"/actors/{ident}/executions/{execution}", headers=headers).status_code
+
+    assert read("nope", alice) == 404
+    assert read(actor["id"], bearer(config, "bob")) == 403
+    scoped = {"Authorization": f"Bearer {mint(config, 'alice', actor=actor['id'])}"}
+    assert read(actor["id"], scoped) == 200
+    assert read(other["id"], scoped, other_eid) == 403
+    assert read(actor["id"], bearer(config, "root", roles=("admin",))) == 200
+    elsewhere = {"Authorization": f"Bearer {mint(config, 'alice', tenant='other')}"}
+    assert read(actor["id"], elsewhere) == 404
+
+
+def test_guards_survive_any_bytes_in_what_they_compare(http, config):
+    """A username with spaces, quotes or non-ASCII letters is a permission field like any
+    other; its grant is checked and withdrawn exactly."""
+    owner = bearer(config, "owner")
+    actor = _actor(http, owner)
+    eid = _post(http, actor["id"], owner).json["result"]["execution_id"]
+    path = f"/actors/{actor['id']}/executions/{eid}"
+    name = "d'Artagnan \\ é ünïcode"
+    guest = bearer(config, name)
+    share = f"/actors/{actor['id']}/permissions"
+    http.post(share, json={"user": name, "level": "READ"}, headers=owner)
+    assert http.get(path, headers=guest).status_code == 200
+    assert http.get(path, headers=guest).status_code == 200
+    http.post(share, json={"user": name, "level": "NONE"}, headers=owner)
+    assert http.get(path, headers=guest).status_code == 403
+
+
+def test_a_nonce_still_spends_one_use_per_read(http, alice, store):
+    actor = _actor(http, alice)
+    eid = _post(http, actor["id"], alice).json["result"]["execution_id"]
+    nonce = http.post(f"/actors/{actor['id']}/nonces", json={"level": "READ", "max_uses": 2},
+                      headers=alice).json["result"]
+    path = f"/actors/{actor['id']}/executions/{eid}?x-nonce={nonce['id']}"
+    assert [http.get(path).status_code for _ in range(3)] == [200, 200, 403]
