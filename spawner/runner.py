@@ -36,7 +36,7 @@ from actors_core.crypto import decrypt
 from actors_core.enums import ActorStatus, ContentType, ExecutionStatus
 from actors_core.ids import new_id
 from actors_core.scheduling import dispatch_queue
-from actors_core.store import Store
+from actors_core.store import Store, public_actor
 from actors_core.tokens import mint
 
 from . import events, metrics, outputs, status_events
@@ -52,6 +52,54 @@ log = logging.getLogger(__name__)
 
 WAIT_STEP = 1.0  # seconds between kill checks and lease renewals while a container runs
 STATS_INTERVAL = 1.0
+FLUSH_STEP = 0.25  # seconds between looks at whether buffered logs are due
+LOG_BATCH_BYTES = 64 * 1024  # buffered logs are written once this many wait...
+LOG_BATCH_SECONDS = 0.5  # ...or once the oldest unwritten byte is this old
+
+
+class LogBuffer:
+    """An execution's logs on their way to the store, written in batches.
+
+    The log pump adds what the runtime streams; a batch goes to the store (one
+    round trip) when it reaches LOG_BATCH_BYTES, when its oldest byte is
+    LOG_BATCH_SECONDS old (the runner's wait loop looks every FLUSH_STEP, so logs
+    are readable within LOG_BATCH_SECONDS + FLUSH_STEP of being written), and at
+    the end, before the final record: nothing is lost or reordered, and an echo
+    that prints twenty lines costs one write, not twenty.
+    """
+
+    def __init__(self, store_logs, execution_id: Optional[str]):
+        self.store_logs = store_logs
+        self.execution_id = execution_id
+        self._lock = threading.Lock()
+        self._chunks: list = []
+        self._size = 0
+        self._since = 0.0
+
+    def add(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        with self._lock:
+            if not self._chunks:
+                self._since = time.monotonic()
+            self._chunks.append(chunk)
+            self._size += len(chunk)
+            full = self._size >= LOG_BATCH_BYTES
+        if full:
+            self.flush()
+
+    def flush_if_due(self) -> None:
+        with self._lock:
+            due = bool(self._chunks) and time.monotonic() - self._since >= LOG_BATCH_SECONDS
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:  # held while writing: batches reach the store in order
+            if not self._chunks:
+                return
+            batch, self._chunks, self._size = b"".join(self._chunks), [], 0
+            self.store_logs.append(self.execution_id, batch)
 
 
 class SpawnerContext:
@@ -74,16 +122,34 @@ class SpawnerContext:
 
     def drain(self, actor_id: str) -> Optional[str]:
         """Run the actor's oldest waiting execution if one of its workers is free (its
-        lease taken here).
+        lease taken here); the id of the execution it ran, else None.
 
-        When none is free this returns at once: the run holding the lease
-        looks at the mailbox again when it lets go (:meth:`ExecutionRun.release`),
-        so no message is stranded.
+        One round trip admits it (store/admission.py: the wake-up taken, the lease,
+        the claim, the worker BUSY, CLAIMED, and everything the run reads). When no
+        worker is free this returns at once: the run holding the lease looks at the
+        mailbox again when it lets go (:meth:`ExecutionRun.release`), so no message
+        is stranded.
         """
-        actor = self.store.actors.get(actor_id)
-        if actor is None:
-            return None
         lease_owner = f"{self.name}:{os.getpid()}:{threading.get_ident()}"
+        admitted = self.store.admission.admit(actor_id, self.name, lease_owner)
+        if admitted.outcome in ("gone", "busy"):
+            return None
+        actor = public_actor(admitted.actor)
+        if admitted.outcome == "gpus":
+            return self._drain_with_gpus(actor, lease_owner)
+        run = ExecutionRun(self, actor, None, admitted.number, lease_owner)
+        try:
+            if admitted.outcome == "claimed":
+                run.admitted(admitted)
+                run.run()
+        finally:
+            run.release()
+        return run.execution_id
+
+    def _drain_with_gpus(self, actor: dict, lease_owner: str) -> Optional[str]:
+        """:meth:`drain` for an actor that asks for GPUs: the lease, then the GPUs, then the
+        claim, so an execution is claimed only once its GPUs are held."""
+        actor_id = actor["id"]
         number = self.store.leases.acquire(actor_id, self.capacity(actor), lease_owner)
         if number is None:
             return None
@@ -123,14 +189,14 @@ class SpawnerContext:
         return chosen
 
     def wake_gpu_waiters(self) -> None:
-        """A GPU came free: give every GPU actor with waiting mail on our queues a drain."""
+        """A GPU came free: wake a slot for every GPU actor with waiting mail on our queues."""
         for actor_id in self.store.executions.actors_with_mail():
             actor = self.store.actors.get(actor_id)
             if actor is None or requested_count(actor.get("gpus"), len(self.gpus)) == 0:
                 continue
             queue = dispatch_queue(actor)
-            if queue in self.queues and self.store.executions.has_waiting(actor_id):
-                self.store.work.enqueue_drain(actor_id, queue)
+            if queue in self.queues:
+                self.store.work.wake(actor_id, queue, self.capacity(actor))
 
     def check_image(self, actor_id: str) -> None:
         """READY once the image is usable here, ERROR with the reason if not."""
@@ -168,6 +234,10 @@ class ExecutionRun:
         self.usage = None
         self._pipe: Optional[BinaryPipe] = None
         self._results: Optional[ResultsSocket] = None
+        self.execution: Optional[dict] = None  # the record as claimed, when admission gave it
+        self._admitted = None  # what admission read beside it (message, state, aliases)
+        self.pending_events: list = []  # status events that go with the next transition
+        self.logs = LogBuffer(self.store.logs, execution_id)
         self._log_thread: Optional[threading.Thread] = None
         self._stats_thread: Optional[threading.Thread] = None
         self._exited = threading.Event()
@@ -177,6 +247,15 @@ class ExecutionRun:
         return Path(self.config.spawner_workdir) / self.execution_id
 
     # -- the whole life ----------------------------------------------------
+    def admitted(self, admitted) -> None:
+        """Admission claimed the execution (RUNNING) and made its worker BUSY; the run
+        holds the record and what was read with it, and reads none of it again."""
+        self.execution_id = admitted.execution["id"]
+        self.execution = admitted.execution
+        self._admitted = admitted
+        self.logs.execution_id = self.execution_id
+        self.holds_worker = True
+
     def claimed(self) -> None:
         """The execution is ours (RUNNING): its worker is BUSY, the GPUs are its own."""
         self.store.workers.start(self.actor["id"], scheduling.worker_id(self.actor["id"], self.worker_number),
@@ -187,7 +266,8 @@ class ExecutionRun:
             status_events.gpus_assigned(self.store, self.execution_id, self.actor["id"], self.gpus)
 
     def run(self) -> None:
-        execution = self.store.executions.get_internal(self.execution_id)
+        execution = self.execution or self._record()
+        self.logs.execution_id = self.execution_id
         try:
             self.handle = self._start(execution)
         except (ImageUnavailable, StartFailed) as error:
@@ -235,56 +315,64 @@ class ExecutionRun:
             fields["status_message"] = reason
         if exit_code is not None:
             fields["exit_code"] = exit_code
-        record = self._record()
+        record = self.execution or self._record()  # held since admission; read if not
         if record is not None and self._exited.is_set():  # never mid-write: it has exited
             fields.update(outputs.collect(self))  # before finish: the final record lists them
-        finished = record is not None and self.store.executions.finish(
-            record, status, self._log_ex(), **fields)
-        changed = self.store.actors.record_run_outcome(
-            self.actor["id"], not failed, self.config.actor_error_threshold, reason)
+        outcome = (not failed, self.config.actor_error_threshold, reason)
+        if record is not None:
+            finished, changed = self.store.executions.finish(
+                record, status, self._log_ex(), outcome=outcome, events=self.take_events(),
+                **fields)
+        else:
+            finished, changed = False, self.store.actors.record_run_outcome(self.actor["id"],
+                                                                            *outcome)
         if finished:
             metrics.execution_finished(self.actor, record, status, exit_code,
                                        fields.get("final_state"), fields.get("runtime"),
                                        self.killed)
             events.execution_finished(self.store, self.actor["id"], record, status, exit_code,
-                                      reason)
+                                      reason, actor=self._actor_record())
         if changed:
             events.actor_status_changed(self.store, self.actor["id"], changed,
-                                        reason if failed else "")
+                                        reason if failed else "", actor=self._actor_record())
         return finished
+
+    def take_events(self) -> list:
+        """The status events waiting for the next transition's script (and none after)."""
+        pending, self.pending_events = self.pending_events, []
+        return pending
 
     def release(self) -> None:
         """Let go of everything the run held, then wake what may be waiting on it.
 
-        In this order: the GPUs (whoever waits for one is woken after), the
-        worker record (READY, or gone if a DELETE asked), the worker's lease;
-        then, unless the mail waits for GPUs, a new drain if mail is
-        waiting, else the actor leaves the set of mailboxes to sweep. "Release,
-        then look" is what keeps a message from being stranded: a drain that
-        found no free worker returned because this run held one.
+        In this order: the GPUs (whoever waits for one is woken after), then in
+        one script (store/admission.py) the worker record (READY, or gone if a
+        DELETE asked), the worker's lease and, unless the mail waits for GPUs, a
+        wake-up for the next slot if mail is waiting and a worker is free, else
+        the actor leaves the set of mailboxes to sweep. "Release, then look" is
+        what keeps a message from being stranded: a drain that found no free
+        worker returned because this run held one.
         """
         actor_id = self.actor["id"]
         gpus_freed = 0
         if self.gpus:  # held for the execution once claimed, for the lease until then
             gpus_freed = self.store.hosts.give_back_gpus(self.spawner.name,
                                                          self.execution_id or self.lease_owner)
-        if self.holds_worker:
-            self.store.workers.finish(actor_id, scheduling.worker_id(actor_id, self.worker_number))
-        self.store.leases.release(actor_id, self.worker_number, self.lease_owner)
-        if gpus_freed:
+        look = not self.waiting_for_gpus and not gpus_freed
+        queue = dispatch_queue(self.actor) if "queue" in self.actor else None
+        self.store.admission.release(actor_id, self.worker_number, self.lease_owner,
+                                     self.holds_worker, look, queue,
+                                     self.store.executions.capacity(self.actor))
+        if gpus_freed:  # every GPU actor waiting here may start now, this one included
             self.spawner.wake_gpu_waiters()
-        if self.waiting_for_gpus:
-            return
-        if self.store.executions.has_waiting(actor_id):
-            self.store.work.enqueue_drain(actor_id, dispatch_queue(self.actor))
-        else:
-            self.store.executions.forget_empty_mailbox(actor_id)
 
     # -- steps -------------------------------------------------------------
     def _start(self, execution: dict) -> Handle:
         status_events.image_ready(self, self.spawner.runtime.ensure_image(self.actor["image"]))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        body = self.store.executions.message_body(self.execution_id)
+        admitted = self._admitted
+        body = (admitted.body if admitted is not None
+                else self.store.executions.message_body(self.execution_id))
         self._results = ResultsSocket(str(self.workdir / "results.sock"), self._store_result,
                                       self._reject_result).start()
         mounts = [Mount(self._results.path, RESULTS_TARGET, read_only=False),
@@ -293,9 +381,14 @@ class ExecutionRun:
             fifo = self.workdir / "binary_data"
             self._pipe = BinaryPipe(str(fifo), body)
             mounts.append(Mount(str(fifo), BINARY_TARGET, read_only=True))
-        tenant = self.store.actors.tenant_of(self.actor["id"])
+        tenant = (admitted.actor["tenant"] if admitted is not None
+                  else self.store.actors.tenant_of(self.actor["id"]))
         token = self._access_token(tenant) if self.actor.get("token") else None
-        state = None if self.actor["stateless"] else self.store.actors.get_state(self.actor["id"])
+        if self.actor["stateless"]:
+            state = None
+        else:
+            state = (admitted.state if admitted is not None
+                     else self.store.actors.get_state(self.actor["id"]))
         environment = execution_environment(
             self.actor, execution, body, self.config.api_url, execution["worker_id"], token, state,
             self.gpus, tenant=tenant, actor_configs=self._actor_configs(tenant))
@@ -309,14 +402,13 @@ class ExecutionRun:
             workdir=str(self.workdir), gpus=self.gpus,
         )
         handle = self.spawner.runtime.start(spec)
+        fields = {}
         if self.gpus:
-            self.store.executions.mark_started(self.execution_id, gpus=[
-                {"index": g.index, "uuid": g.uuid, "name": g.name} for g in self.gpus])
+            fields["gpus"] = [{"index": g.index, "uuid": g.uuid, "name": g.name}
+                              for g in self.gpus]
             self._gpu_sampler = GpuSampler(self.gpus, self.config.gpu_sample_interval).start()
-        else:
-            self.store.executions.mark_started(self.execution_id)
+        status_events.started(self, handle, **fields)  # start_time, provenance, STARTED
         metrics.execution_started(self.actor, execution)
-        status_events.started(self, handle)
         if self._pipe is not None:
             self._pipe.start()
         return handle
@@ -334,24 +426,36 @@ class ExecutionRun:
     def _actor_configs(self, tenant: str) -> dict:
         """``{name: value}`` of the configs listing this actor by id or by one of its
         aliases; secrets are decrypted here and go only into the container's environment."""
-        idents = {self.actor["id"]} | self.store.aliases.for_actor(self.actor["id"])
+        aliases = (self._admitted.aliases if self._admitted is not None
+                   else self.store.aliases.for_actor(self.actor["id"]))
+        idents = {self.actor["id"]} | set(aliases)
         return {config["name"]: decrypt(self.config, config["value"]) if config["is_secret"]
                 else config["value"] for config in self.store.configs.for_actor(tenant, idents)}
 
     def _start_watchers(self) -> None:
         self._log_thread = threading.Thread(target=self._pump_logs, daemon=True,
                                             name=f"logs:{self.execution_id}")
-        self._stats_thread = threading.Thread(target=self._sample_usage, daemon=True,
-                                              name=f"stats:{self.execution_id}")
         self._log_thread.start()
-        self._stats_thread.start()
 
     def _wait(self) -> int:
+        """Until it exits: logs flushed when due, and every WAIT_STEP the lease renewed, a
+        kill request looked for and (from the first step on) usage sampled. An
+        execution shorter than a step costs none of these."""
+        next_step = time.monotonic() + WAIT_STEP
         while True:
-            exit_code = self.handle.wait(timeout=WAIT_STEP)
+            exit_code = self.handle.wait(timeout=min(FLUSH_STEP, max(next_step - time.monotonic(),
+                                                                      0.0)))
             if exit_code is not None:
                 self._exited.set()
                 return exit_code
+            self.logs.flush_if_due()
+            if time.monotonic() < next_step:
+                continue
+            next_step = time.monotonic() + WAIT_STEP
+            if self._stats_thread is None:  # still running after a step: sample its usage
+                self._stats_thread = threading.Thread(target=self._sample_usage, daemon=True,
+                                                      name=f"stats:{self.execution_id}")
+                self._stats_thread.start()
             self.store.leases.renew(self.actor["id"], self.worker_number, self.lease_owner)
             if not self.killed and self.store.executions.kill_requested(self.execution_id):
                 self.killed = True
@@ -361,12 +465,11 @@ class ExecutionRun:
         if not self.killed and self.store.executions.kill_requested(self.execution_id):
             self.killed = True  # asked for while the container was already exiting
         self._log_thread.join(timeout=10)
+        self.logs.flush()
         self.usage = self.handle.final_usage() or self.usage
         # The stats thread is not joined: a request that meets a stopping container
         # can block for most of a second only to learn that it stopped.
         self._stop_results()  # every result is stored before anyone is told it finished
-        if self._record() is None:
-            return  # the actor was deleted while this ran; nothing left to record
         final_state = self.handle.final_state()
         fields = dict(final_state=final_state, runtime=_runtime_seconds(final_state))
         if self.usage is not None:
@@ -395,7 +498,7 @@ class ExecutionRun:
         self.store.executions.add_result(self.execution_id, result)
 
     def _reject_result(self, size: int) -> None:
-        self.store.logs.append(self.execution_id, (
+        self.logs.add((
             f"[actors] a result of {size} bytes was rejected: results are limited to "
             f"{MAX_RESULT_BYTES} bytes each\n").encode())
 
@@ -406,15 +509,18 @@ class ExecutionRun:
 
     # -- watchers ----------------------------------------------------------
     def _pump_logs(self) -> None:
-        """Logs go to the store as they are written, so they can be read while RUNNING."""
+        """Logs go to the store as they are written, in batches (:class:`LogBuffer`), so
+        they can be read while RUNNING, within a second of being written."""
         try:
             for chunk in self.handle.stream_logs():
-                self.store.logs.append(self.execution_id, chunk)
+                self.logs.add(chunk)
         except Exception:
             log.exception("log stream of %s broke off", self.execution_id)
 
     def _sample_usage(self) -> None:
-        """Cumulative counters: the latest sample is the total so far, never a sum."""
+        """Cumulative counters: the latest sample is the total so far, never a sum. Started
+        only for an execution still running after a WAIT_STEP; a shorter one's final
+        record has its totals anyway."""
         while True:
             sample = self.handle.usage()
             if self._exited.is_set():
@@ -432,6 +538,11 @@ class ExecutionRun:
 
     def _log_ex(self) -> int:
         return int(self.actor.get("log_ex") or self.config.log_ex)
+
+    def _actor_record(self) -> Optional[dict]:
+        """The actor as admission read it (with its tenant), for the events; None when this
+        run was not admitted here (the events then read it)."""
+        return self._admitted.actor if self._admitted is not None else None
 
 
 

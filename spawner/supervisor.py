@@ -1,17 +1,19 @@
 """``actors spawner``: a supervisor with a fixed number of slot processes.
 
-Each slot process runs an RQ ``SimpleWorker`` (no fork per job, so the Docker
-and Redis connections stay warm) over the functions in jobs.py. (An actor's
-*workers* are records, see actors_core/scheduling.py; the RQ class is only
-ever called ``SimpleWorker`` here.) The supervisor reconciles
-leftovers before any slot starts, re-enqueues work that could be stranded
-(e.g. behind a slot lease that expired with a dead spawner), and restarts a
-slot process that dies.
+Each slot process blocks on its queues' wake-up and task lists
+(actors_core/store/work.py) and runs what it pops with the functions in
+jobs.py, one at a time, in the same process (no fork per execution, so the
+Docker and Redis connections stay warm). (An actor's *workers* are records,
+see actors_core/scheduling.py.) The supervisor reconciles leftovers before
+any slot starts, wakes slots for work that could be stranded (e.g. behind a
+worker lease that expired with a dead spawner, or a wake-up lost with a slot
+process that died), and restarts a slot process that dies.
 
-Stopping: the first SIGINT/SIGTERM lets running executions finish (RQ's warm
-shutdown), or with ``stop_mode="kill"`` force-quits them first so nothing is
-left running; a second signal stops at once, leaving containers that the next
-start reconciles.
+Stopping: the first SIGINT/SIGTERM lets running executions finish (each slot
+stops taking work and ends after its current one), or with
+``stop_mode="kill"`` force-quits them first so nothing is left running; a
+second signal stops at once, leaving containers that the next start
+reconciles.
 """
 from __future__ import annotations
 
@@ -26,8 +28,6 @@ from typing import Optional, Sequence
 
 from actors_core.config import Config
 from actors_core.store import Store
-from actors_core.store.events import WEBHOOK_QUEUE
-from actors_core.store.work import rq_queue_name
 from actors_core.times import now_iso
 
 log = logging.getLogger("actors.spawner")
@@ -38,9 +38,10 @@ TICK_INTERVAL = 2.0  # seconds between cron ticks and webhook retry sweeps
 
 def _slot_process_main(config: Config, queues: Sequence[str], spawner_name: str,
                        runtime_name: str, slot: int, gpus: Sequence = ()) -> None:
-    """A slot process: one RQ SimpleWorker running jobs.py's functions, one at a time."""
-    from rq import Queue, SimpleWorker
+    """A slot process: jobs.serve over the queues' lists, one execution or task at a time.
 
+    The first SIGTERM (from the supervisor) lets the current one finish and then
+    stops; the supervisor's second is a SIGKILL."""
     from . import jobs
     from .runner import SpawnerContext
     from .runtimes import make_runtime
@@ -50,12 +51,10 @@ def _slot_process_main(config: Config, queues: Sequence[str], spawner_name: str,
     store = Store.from_config(config)
     jobs.configure(SpawnerContext(config, store, make_runtime(runtime_name, config=config),
                                   spawner_name, gpus=gpus, queues=queues))
-    rq_queues = [Queue(rq_queue_name(q), connection=store.redis) for q in queues]
-    # Webhook deliveries come last: a slot takes one only when no execution waits.
-    rq_queues.append(Queue(WEBHOOK_QUEUE, connection=store.redis))
-    worker = SimpleWorker(rq_queues, connection=store.redis,
-                          name=f"{spawner_name}.{slot}.{uuid.uuid4().hex[:6]}")
-    worker.work(with_scheduler=False, logging_level="WARNING")
+    stop = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    jobs.serve(queues, stopping=lambda: bool(stop))
 
 
 class Supervisor:

@@ -6,8 +6,6 @@ import threading
 import time
 
 import pytest
-from rq import Queue
-
 from actors_core.enums import ActorStatus, ExecutionStatus
 from actors_core.store import keys
 from spawner import reconcile, runner
@@ -30,7 +28,14 @@ def _send(store, actor, execution_id="E1", body=b"m"):
 
 
 def _drains(store, queue="default") -> list:
-    return [job.args[0] for job in Queue(f"actors.{queue}", connection=store.redis).jobs]
+    """The wake-ups waiting for a slot on the queue."""
+    return store.work.listed_wakes(queue)
+
+
+def _pop_wakes(store, queue="default") -> None:
+    """What a slot does before it drains: pop the wake-ups (the submits' own)."""
+    while store.redis.lpop(keys.wake_list(queue)):
+        pass
 
 
 def _settled(store, actor_id, worker_id="A-1"):
@@ -44,7 +49,7 @@ def test_a_run_that_exits_is_recorded_and_everything_released(spawner_context, s
                                                               stub_runtime):
     actor = _actor(store, webhook="http://example.org/hook")
     eid = _send(store, actor)
-    store.redis.delete("rq:queue:actors.default")  # the submit's own drain job
+    _pop_wakes(store)  # the submit's own wake-up, taken by the slot that drains
 
     assert spawner_context.drain("A") == eid
 
@@ -63,7 +68,7 @@ def test_a_run_that_exits_is_recorded_and_everything_released(spawner_context, s
 def test_a_second_message_gets_a_drain_when_the_first_run_lets_go(spawner_context, store):
     actor = _actor(store, stateless=False, max_workers=None)
     first, second = _send(store, actor, "E1"), _send(store, actor, "E2")
-    store.redis.delete("rq:queue:actors.default")
+    _pop_wakes(store)
 
     assert spawner_context.drain("A") == first
     assert store.executions.get(second)["status"] == "SUBMITTED"
@@ -135,7 +140,7 @@ def test_gpus_are_held_while_it_runs_then_given_back_and_waiters_woken(config, s
     other = _actor(store, "B", gpus=1)
     eid = _send(store, first, "E1")
     _send(store, other, "E2")
-    store.redis.delete("rq:queue:actors.default.gpu")
+    _pop_wakes(store, "default.gpu")
 
     drain = threading.Thread(target=context.drain, args=("A",))
     drain.start()
