@@ -244,3 +244,71 @@ def test_finish_happens_once(spawner_context, store, ok):
     assert run.finish(status, "" if ok else "broken", exit_code=0 if ok else None) is True
     assert run.finish(ExecutionStatus.ERROR, "again") is False
     assert store.executions.get(eid)["status"] == str(status)
+
+
+# -- logs in batches ---------------------------------------------------------------------------
+class _CountingLogs:
+    def __init__(self, logs):
+        self.logs, self.appends = logs, 0
+
+    def append(self, execution_id, chunk):
+        self.appends += 1
+        return self.logs.append(execution_id, chunk)
+
+
+def test_logs_go_in_batches_and_are_readable_while_it_runs(spawner_context, store,
+                                                         stub_runtime, monkeypatch):
+    counting = _CountingLogs(store.logs)
+    monkeypatch.setattr(store, "logs", counting)
+    actor = _actor(store)
+    stub_runtime.exit_code = None  # runs until the test ends it
+    stub_runtime.logs = tuple(f"line {n}\n".encode() for n in range(20))
+    eid = _send(store, actor)
+    drain = threading.Thread(target=spawner_context.drain, args=("A",))
+    drain.start()
+    deadline = time.monotonic() + 10
+    while not stub_runtime.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    while "line 19" not in store.logs.logs.get(eid) and time.monotonic() - started < 5:
+        time.sleep(0.02)
+    readable_after = time.monotonic() - started
+    assert store.executions.get(eid)["status"] == "RUNNING"
+    assert readable_after < runner.LOG_BATCH_SECONDS + runner.FLUSH_STEP + 0.25
+    assert counting.appends == 1  # twenty lines, one write
+    stub_runtime.started[0].exit(0)
+    drain.join(timeout=10)
+    assert store.logs.logs.get(eid) == "".join(f"line {n}\n" for n in range(20))
+    assert counting.appends == 1  # nothing left to write at the end
+
+
+def test_a_batch_is_written_once_it_is_big_enough(store):
+    counting = _CountingLogs(store.logs)
+    buffer = runner.LogBuffer(counting, "E1")
+    for _ in range(3):
+        buffer.add(b"x" * (runner.LOG_BATCH_BYTES // 2))
+    assert counting.appends == 1  # the second chunk filled a batch; the third waits
+    buffer.flush()
+    assert counting.appends == 2 and len(store.logs.get("E1")) == 3 * (runner.LOG_BATCH_BYTES // 2)
+
+
+def test_finished_records_are_kept_forever_unless_a_ttl_is_set(store, config):
+    actor = _actor(store)
+    eid = _send(store, actor)
+    store.executions.claim_next("A", "s1", "A-1")
+    store.executions.finish(store.executions.get_internal(eid), ExecutionStatus.COMPLETE, 60)
+    assert store.redis.ttl(keys.execution(eid)) == -1
+    assert store.redis.zcard(keys.EXPIRING_EXECUTIONS) == 0
+
+    store.executions.config = config.with_overrides(execution_record_ttl=300)
+    second = _send(store, actor, "E2")
+    store.executions.claim_next("A", "s1", "A-1")
+    store.executions.finish(store.executions.get_internal(second), ExecutionStatus.COMPLETE, 60)
+    assert 290 < store.redis.ttl(keys.execution(second)) <= 300
+    cancelled = _send(store, actor, "E3")
+    assert store.executions.cancel("A", cancelled)
+    assert 290 < store.redis.ttl(keys.execution(cancelled)) <= 300
+    store.redis.delete(keys.execution(second))  # as Redis does when the TTL runs out
+    assert store.executions.forget_expired(now=time.time() + 301) == 1
+    assert store.executions.ids_for_actor("A") == [eid, cancelled]
+    assert not store.redis.sismember(keys.executions_by_status("COMPLETE"), second)
