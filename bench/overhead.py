@@ -3,8 +3,8 @@
 For a trivial actor (``actors/echo``), messages are posted through the API (gunicorn, as in
 production) until their records say COMPLETE, with a spawner of ``--slots`` 1, 2 and 4 on
 the process runtime; the baseline runs the same command (the staged image's argv and
-environment) in a raw ``subprocess.run`` loop at the same parallelism, end point "exited and
-its output read". With ``--docker``, the Docker runtime against a raw docker-SDK loop
+environment, each in a session of its own as the runtime does) in a raw ``subprocess.run``
+loop at the same parallelism, end point "exited and its output read". With ``--docker``, the Docker runtime against a raw docker-SDK loop
 (create, start, wait, logs: its end point; remove follows, untimed, before that worker's next
 run, as ours removes after COMPLETE). Blocks of ours and of the baseline alternate in swapped
 order (A B B A ...), each side's throughput is the block's executions over its wall time, and
@@ -181,9 +181,13 @@ def raw_process_block(command: tuple, count: int, parallel: int) -> dict:
     argv, environment, cwd = command
 
     def one(number: int) -> float:
+        # A session of its own, as the process runtime gives each execution: with the
+        # kernel's autogroup scheduling (on here) each session is a scheduling group, so a
+        # loop whose children shared the benchmark's session would get a smaller share of
+        # a loaded machine than the same children each in their own.
         done = subprocess.run(argv, env=dict(environment, MSG=f"bench {number}"), cwd=cwd,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+                              stderr=subprocess.STDOUT, start_new_session=True)
         assert done.returncode == 0 and EXPECTED in done.stdout, done.stdout[:200]
         return time.perf_counter()
 
