@@ -14,7 +14,7 @@ from typing import Callable, Optional, Sequence
 
 from actors_core.config import Config
 from actors_core.store import Store
-from actors_core.store.work import CHECK_IMAGE, DELIVER_WEBHOOK, WorkQueue
+from actors_core.store.work import CHECK_IMAGE, DELIVER_WEBHOOK, WorkQueue, parse
 
 from . import events
 from .runner import SpawnerContext
@@ -62,13 +62,22 @@ TASKS = {CHECK_IMAGE: check_image, DELIVER_WEBHOOK: deliver_webhook}
 
 def serve(queues: Sequence[str], stopping: Callable[[], bool]) -> None:
     """A slot process's loop: block on its lists (store/work.py), run what comes, one at
-    a time, until ``stopping()``; a run in progress always finishes first. One entry
-    that fails is logged and the loop goes on."""
+    a time, until ``stopping()``; a run in progress always finishes first. A run's
+    release hands over the slot's next entry in its own round trip (``context.handed``),
+    so a busy slot does not block at all between runs; an entry handed over when the slot
+    stops goes back to the head of its list. One entry that fails is logged and the loop
+    goes on."""
     context = current_context()
     work = WorkQueue(context.store.redis)
     lists = work.lists_for(queues)
+    context.lists = lists
     while not stopping():
-        entry = work.next(lists, POLL_SECONDS)
+        entry = None
+        if context.handed is not None:
+            (key, value), context.handed = context.handed, None
+            entry = parse(key, value)
+        else:
+            entry = work.next(lists, POLL_SECONDS)
         if entry is None:
             continue
         kind, argument = entry
@@ -81,3 +90,6 @@ def serve(queues: Sequence[str], stopping: Callable[[], bool]) -> None:
                 log.warning("unknown task %r (%s) ignored", kind, argument)
         except Exception:
             log.exception("%s %s failed", kind, argument)
+    if context.handed is not None:  # stopping: the next slot to ask gets it
+        (key, value), context.handed = context.handed, None
+        context.store.redis.lpush(key, value)

@@ -115,6 +115,10 @@ class SpawnerContext:
         self.name = name or config.spawner_name or socket.gethostname()
         self.gpus = list(gpus)
         self.queues = list(queues)  # the actor queues it serves (GPU twins included)
+        # A slot process's lists (jobs.serve sets them): a run's release pops the slot's
+        # next entry from them in its own round trip, kept in ``handed`` for the slot loop.
+        self.lists: Optional[list] = None
+        self.handed: Optional[tuple] = None
         status_events.identify(self)
 
     def capacity(self, actor: dict) -> int:
@@ -360,9 +364,13 @@ class ExecutionRun:
                                                          self.execution_id or self.lease_owner)
         look = not self.waiting_for_gpus and not gpus_freed
         queue = dispatch_queue(self.actor) if "queue" in self.actor else None
-        self.store.admission.release(actor_id, self.worker_number, self.lease_owner,
-                                     self.holds_worker, look, queue,
-                                     self.store.executions.capacity(self.actor))
+        take_from = self.spawner.lists if self.spawner.handed is None else None
+        released = self.store.admission.release(actor_id, self.worker_number, self.lease_owner,
+                                                self.holds_worker, look, queue,
+                                                self.store.executions.capacity(self.actor),
+                                                take_from=take_from or ())
+        if released.taken is not None:
+            self.spawner.handed = released.taken
         if gpus_freed:  # every GPU actor waiting here may start now, this one included
             self.spawner.wake_gpu_waiters()
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..enums import ExecutionStatus
 from ..scheduling import WORKER_CAPACITY_LUA, worker_id as worker_name
@@ -76,18 +76,38 @@ return {'claimed', flat, number, eid, record, body, state, redis.call('SMEMBERS'
 
 _RELEASE = WORKER_LUA + LEASES_LUA + WAKE_LUA + """
 -- ARGV[1]: {actor, worker_key, workers, worker_id, ready, holds_worker, lease_key, owner,
---           look, mailboxes}; ARGV[2..7]: wake's arguments (work.py's wake_args)
--- Returns 1 if it woke a slot for the actor's next message.
+--           look, mailboxes, take_from}; ARGV[2..7]: wake's arguments (work.py's wake_args)
+-- Returns {1 if it woke a slot for the actor's next message else 0, the list an entry was
+-- taken from for the releasing slot (or false), the entry (or false)}.
 local a = cjson.decode(ARGV[1])
 if a.holds_worker then finish_worker(a.worker_key, a.workers, a.worker_id, a.ready) end
 release_lease(a.lease_key, a.owner)
-if not a.look then return 0 end
-if redis.call('ZCARD', ARGV[3]) == 0 then
-  redis.call('SREM', a.mailboxes, a.actor)
-  return 0
+local woke = 0
+if a.look then
+  if redis.call('ZCARD', ARGV[3]) == 0 then
+    redis.call('SREM', a.mailboxes, a.actor)
+  else
+    woke = wake(ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7])
+  end
 end
-return wake(ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7])
+for _, list in ipairs(a.take_from) do  -- the slot's next entry, as its BLPOP would take it
+  local entry = redis.call('LPOP', list)
+  if entry then return {woke, list, entry} end
+end
+return {woke, false, false}
 """
+
+
+@dataclass
+class Released:
+    """What :meth:`Admission.release` did: ``woke`` a slot for the actor, and ``taken``, the
+    ``(list, entry)`` it popped for the releasing slot (None if nothing waited)."""
+
+    woke: bool
+    taken: Optional[tuple] = None
+
+    def __bool__(self) -> bool:
+        return self.woke
 
 
 @dataclass
@@ -148,19 +168,23 @@ class Admission:
                         frozenset(a.decode() for a in aliases))
 
     def release(self, actor_id: str, number: int, owner: str, holds_worker: bool,
-                look: bool, queue: Optional[str], capacity: int) -> bool:
+                look: bool, queue: Optional[str], capacity: int,
+                take_from: Sequence[str] = ()) -> Released:
         """Let go of worker ``number`` of the actor (its record READY, or gone if a stop was
         asked, when ``holds_worker``; its lease if ``owner`` holds it); then, if ``look``,
         wake a slot when mail waits and a worker is free, else forget the empty mailbox.
-        True if a slot was woken."""
+        With ``take_from`` (the releasing slot's lists, in its order), the slot's next entry
+        is popped in the same round trip, so a busy slot needs no BLPOP between runs."""
         worker_id = worker_name(actor_id, number)
-        return bool(self._release(args=[json.dumps({
+        woke, key, entry = self._release(args=[json.dumps({
             "actor": actor_id, "worker_key": keys.worker(actor_id, worker_id),
             "workers": keys.actor_workers(actor_id), "worker_id": worker_id,
             "ready": ready_fields(), "holds_worker": bool(holds_worker),
             "lease_key": keys.worker_lease(actor_id, number), "owner": owner,
-            "look": bool(look and queue), "mailboxes": keys.MAILBOXES}),
-            *wake_args(actor_id, queue or "", capacity)]))
+            "look": bool(look and queue), "mailboxes": keys.MAILBOXES,
+            "take_from": list(take_from)}),
+            *wake_args(actor_id, queue or "", capacity)])
+        return Released(bool(woke), (key.decode(), entry.decode()) if key else None)
 
 
 def _pairs(flat: list) -> dict:

@@ -135,3 +135,33 @@ return worker_capacity(ARGV[1], ARGV[2], ARGV[3])""")
             assert int(script(args=[json.dumps(stateless), json.dumps(max_workers),
                                     config.default_max_workers])) == \
                 scheduling.worker_capacity(actor, config), actor
+
+
+def test_a_release_hands_its_slot_the_next_entry_in_the_same_round_trip(store):
+    actor = _actor(store, stateless=False)
+    other = _actor(store, "B")
+    _send(store, actor, 2)
+    _send(store, other)
+    lists = store.work.lists_for(["default"])
+    assert _pop(store) == "A"
+    admitted = store.admission.admit("A", "s1", "owner-1")
+    released = store.admission.release("A", admitted.number, "owner-1", True, True, "default",
+                                       1, take_from=lists)
+    # B's wake-up was first in line; A's new one goes behind it, as a BLPOP would see them.
+    assert released.woke and released.taken == (keys.wake_list("default"), "B")
+    assert store.work.listed_wakes("default") == ["A"]
+    nothing = store.admission.release("B", 1, "owner-x", False, False, "default", 2,
+                                      take_from=lists)
+    assert nothing.taken == (keys.wake_list("default"), "A")
+    assert store.admission.release("B", 1, "owner-x", False, False, "default", 2,
+                                   take_from=lists).taken is None
+
+
+def test_a_stopping_slot_gives_back_an_entry_it_was_handed(spawner_context, store,
+                                                           monkeypatch):
+    from spawner import jobs
+
+    monkeypatch.setattr(jobs, "_current", spawner_context)
+    spawner_context.handed = (keys.wake_list("default"), "A")
+    jobs.serve(["default"], stopping=lambda: True)
+    assert store.work.listed_wakes("default") == ["A"] and spawner_context.handed is None
