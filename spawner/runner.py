@@ -241,6 +241,7 @@ class ExecutionRun:
         self.execution: Optional[dict] = None  # the record as claimed, when admission gave it
         self._admitted = None  # what admission read beside it (message, state, aliases)
         self.pending_events: list = []  # status events that go with the next transition
+        self._workdir: Optional[Path] = None
         self.logs = LogBuffer(self.store.logs, execution_id)
         self._log_thread: Optional[threading.Thread] = None
         self._stats_thread: Optional[threading.Thread] = None
@@ -248,7 +249,9 @@ class ExecutionRun:
 
     @property
     def workdir(self) -> Path:
-        return Path(self.config.spawner_workdir) / self.execution_id
+        if self._workdir is None or self._workdir.name != self.execution_id:
+            self._workdir = Path(self.config.spawner_workdir) / self.execution_id
+        return self._workdir
 
     # -- the whole life ----------------------------------------------------
     def admitted(self, admitted) -> None:

@@ -309,9 +309,13 @@ class ProcessHandle(Handle):
             self._poll()
             return
         code = info.si_status if info.si_code == os.CLD_EXITED else 128 + info.si_status
-        self._save(exit_code=code, finished_at=time.time_ns())
         members = procfs.session_members(self.pid)  # one look at /proc serves both below
         self._sample(members)  # the last look at the living tree, before it is killed
+        # Recorded before reaping (the pid cannot be reused until then), with the usage
+        # so far; the reaped tree's own totals below are only kept in memory: a restart
+        # in the moment between loses just those.
+        self._save(exit_code=code, finished_at=time.time_ns(),
+                   usage=asdict(self._usage) if self._usage else None)
         procfs.end_session(self.pid, self.record["start_ticks"], members)
         try:
             _, _, rusage = os.wait4(self.pid, 0)
@@ -321,7 +325,7 @@ class ProcessHandle(Handle):
         if rusage is not None:  # the leader and every descendant it reaped
             self._merge(Usage(cpu_ns=int((rusage.ru_utime + rusage.ru_stime) * 1e9),
                               io_bytes=(rusage.ru_inblock + rusage.ru_oublock) * 512))
-        self._save(usage=asdict(self._usage) if self._usage else None)
+            self.record["usage"] = asdict(self._usage)
 
     def _poll(self) -> None:
         zombie_since = None

@@ -54,15 +54,20 @@ def pids() -> list:
 
 def session_members(sid: int) -> list:
     """Processes in session ``sid`` other than its leader (zombies included). One pass over
-    /proc: its cost grows with the host's processes (about 10 us each)."""
+    /proc's pids asking each its session (``getsid``, one system call, no file read), so
+    it stays well under a millisecond on a host with hundreds of processes."""
     members = []
-    wanted = str(sid).encode()
     for name in os.listdir("/proc"):
-        if not name.isdigit() or name == str(sid):
+        if not name.isdigit():
             continue
-        fields = _stat_fields(name)
-        if fields is not None and fields[3] == wanted:
-            members.append(int(name))
+        pid = int(name)
+        if pid == sid:
+            continue
+        try:
+            if os.getsid(pid) == sid:
+                members.append(pid)
+        except OSError:  # gone since the listing (or not ours to ask)
+            continue
     return members
 
 
