@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 WAIT_STEP = 1.0  # seconds between kill checks and lease renewals while a container runs
 STATS_INTERVAL = 1.0
-FLUSH_STEP = 0.25  # seconds between looks at whether buffered logs are due
+FLUSH_STEP = 0.25  # seconds between the log flusher's looks at buffers with unwritten logs
 LOG_BATCH_BYTES = 64 * 1024  # buffered logs are written once this many wait...
 LOG_BATCH_SECONDS = 0.5  # ...or once the oldest unwritten byte is this old
 
@@ -62,10 +62,10 @@ class LogBuffer:
 
     The log pump adds what the runtime streams; a batch goes to the store (one
     round trip) when it reaches LOG_BATCH_BYTES, when its oldest byte is
-    LOG_BATCH_SECONDS old (the runner's wait loop looks every FLUSH_STEP, so logs
-    are readable within LOG_BATCH_SECONDS + FLUSH_STEP of being written), and at
-    the end, before the final record: nothing is lost or reordered, and an echo
-    that prints twenty lines costs one write, not twenty.
+    LOG_BATCH_SECONDS old (the process's :class:`LogFlusher` looks every
+    FLUSH_STEP, so logs are readable within LOG_BATCH_SECONDS + FLUSH_STEP of being
+    written), and at the end, before the final record: nothing is lost or
+    reordered, and an echo that prints twenty lines costs one write, not twenty.
     """
 
     def __init__(self, store_logs, execution_id: Optional[str]):
@@ -80,19 +80,26 @@ class LogBuffer:
         if not chunk:
             return
         with self._lock:
-            if not self._chunks:
+            first = not self._chunks
+            if first:
                 self._since = time.monotonic()
             self._chunks.append(chunk)
             self._size += len(chunk)
             full = self._size >= LOG_BATCH_BYTES
         if full:
             self.flush()
+        elif first:
+            FLUSHER.watch(self)
 
-    def flush_if_due(self) -> None:
+    def flush_if_due(self) -> bool:
+        """Write the batch if it is due; True once nothing is left unwritten."""
         with self._lock:
-            due = bool(self._chunks) and time.monotonic() - self._since >= LOG_BATCH_SECONDS
+            if not self._chunks:
+                return True
+            due = time.monotonic() - self._since >= LOG_BATCH_SECONDS
         if due:
             self.flush()
+        return due
 
     def flush(self) -> None:
         with self._lock:  # held while writing: batches reach the store in order
@@ -100,6 +107,48 @@ class LogBuffer:
                 return
             batch, self._chunks, self._size = b"".join(self._chunks), [], 0
             self.store_logs.append(self.execution_id, batch)
+
+
+class LogFlusher:
+    """One thread per process that writes log batches when they are due, for every run in
+    it. It exists once the first log line arrives and sleeps on a condition whenever no
+    buffer holds unwritten logs; nothing about it depends on the runtime's own waits (a
+    Docker wait is an HTTP request, not something to repeat four times a second)."""
+
+    def __init__(self):
+        self._waiting: set = set()
+        self._condition = threading.Condition()
+        self._thread: Optional[threading.Thread] = None
+
+    def watch(self, buffer: "LogBuffer") -> None:
+        with self._condition:
+            self._waiting.add(buffer)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="log-flusher")
+                self._thread.start()
+            self._condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._waiting:
+                    self._condition.wait()
+            time.sleep(FLUSH_STEP)
+            with self._condition:
+                buffers = list(self._waiting)
+            for buffer in buffers:
+                try:
+                    done = buffer.flush_if_due()
+                except Exception:  # the store is away: keep the logs, try again later
+                    log.exception("could not write logs of %s", buffer.execution_id)
+                    done = False
+                if done:
+                    with self._condition:
+                        self._waiting.discard(buffer)
+
+
+FLUSHER = LogFlusher()
 
 
 class SpawnerContext:
@@ -228,6 +277,7 @@ class ExecutionRun:
         self.store = spawner.store
         self.config = spawner.config
         self.actor = actor
+        self.logs = LogBuffer(self.store.logs, execution_id)
         self.execution_id = execution_id
         self.worker_number = worker_number  # which of the actor's workers: its lease and record
         self.lease_owner = lease_owner
@@ -242,10 +292,18 @@ class ExecutionRun:
         self._admitted = None  # what admission read beside it (message, state, aliases)
         self.pending_events: list = []  # status events that go with the next transition
         self._workdir: Optional[Path] = None
-        self.logs = LogBuffer(self.store.logs, execution_id)
         self._log_thread: Optional[threading.Thread] = None
         self._stats_thread: Optional[threading.Thread] = None
         self._exited = threading.Event()
+
+    @property
+    def execution_id(self) -> Optional[str]:
+        return self._execution_id
+
+    @execution_id.setter
+    def execution_id(self, value: Optional[str]) -> None:
+        self._execution_id = value
+        self.logs.execution_id = value  # the buffer writes to whichever execution this is
 
     @property
     def workdir(self) -> Path:
@@ -260,7 +318,6 @@ class ExecutionRun:
         self.execution_id = admitted.execution["id"]
         self.execution = admitted.execution
         self._admitted = admitted
-        self.logs.execution_id = self.execution_id
         self.holds_worker = True
 
     def claimed(self) -> None:
@@ -274,7 +331,6 @@ class ExecutionRun:
 
     def run(self) -> None:
         execution = self.execution or self._record()
-        self.logs.execution_id = self.execution_id
         try:
             self.handle = self._start(execution)
         except (ImageUnavailable, StartFailed) as error:
@@ -316,8 +372,9 @@ class ExecutionRun:
         sets how long the record is kept. False when nothing was recorded now.
         """
         failed = status is ExecutionStatus.ERROR
-        if failed:
-            self.store.logs.append(self.execution_id, f"[actors] {reason}\n".encode())
+        if failed:  # after whatever output is still buffered
+            self.logs.add(f"[actors] {reason}\n".encode())
+            self.logs.flush()
         if reason:
             fields["status_message"] = reason
         if exit_code is not None:
@@ -449,20 +506,14 @@ class ExecutionRun:
         self._log_thread.start()
 
     def _wait(self) -> int:
-        """Until it exits: logs flushed when due, and every WAIT_STEP the lease renewed, a
-        kill request looked for and (from the first step on) usage sampled. An
-        execution shorter than a step costs none of these."""
-        next_step = time.monotonic() + WAIT_STEP
+        """Until it exits: every WAIT_STEP the lease renewed, a kill request looked for and
+        (from the first step on) usage sampled. An execution shorter than a step costs
+        none of these."""
         while True:
-            exit_code = self.handle.wait(timeout=min(FLUSH_STEP, max(next_step - time.monotonic(),
-                                                                      0.0)))
+            exit_code = self.handle.wait(timeout=WAIT_STEP)
             if exit_code is not None:
                 self._exited.set()
                 return exit_code
-            self.logs.flush_if_due()
-            if time.monotonic() < next_step:
-                continue
-            next_step = time.monotonic() + WAIT_STEP
             if self._stats_thread is None:  # still running after a step: sample its usage
                 self._stats_thread = threading.Thread(target=self._sample_usage, daemon=True,
                                                       name=f"stats:{self.execution_id}")
@@ -495,6 +546,7 @@ class ExecutionRun:
 
     def _cleanup(self) -> None:
         self._exited.set()
+        self.logs.flush()  # what a log pump that outlived its join still added
         if self._gpu_sampler is not None:
             self._gpu_sampler.stop()
         self._stop_results()
