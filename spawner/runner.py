@@ -101,6 +101,10 @@ class LogBuffer:
             self.flush()
         return due
 
+    def empty(self) -> bool:
+        with self._lock:
+            return not self._chunks
+
     def flush(self) -> None:
         with self._lock:  # held while writing: batches reach the store in order
             if not self._chunks:
@@ -144,8 +148,9 @@ class LogFlusher:
                     log.exception("could not write logs of %s", buffer.execution_id)
                     done = False
                 if done:
-                    with self._condition:
-                        self._waiting.discard(buffer)
+                    with self._condition:  # unless a line came since: its add() re-watches
+                        if buffer.empty():
+                            self._waiting.discard(buffer)
 
 
 FLUSHER = LogFlusher()
