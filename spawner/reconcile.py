@@ -2,12 +2,14 @@
 
 On start a spawner looks at every container it labelled: finished ones are
 recorded and removed, running ones are followed again to the end. Executions
-it had claimed but whose container never started are put in ERROR. So an
+it had claimed but whose container never started are put in ERROR (as are, with
+another reason, the rare ones whose container it removed at their end just
+before it stopped: a container goes before its record says COMPLETE). So an
 execution is never left RUNNING by a crash of its spawner, as long as that
 spawner comes back. Every end goes through ``ExecutionRun.finish`` and
 ``ExecutionRun.release`` (runner.py), as in a run that never stopped: the
 actor's ``log_ex``, its run outcome, the events, the worker record, the worker's
-lease, the GPUs and the next drain.
+lease, the GPUs and the next wake-up.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from .runtimes import LABEL_EXECUTION
 log = logging.getLogger(__name__)
 
 NEVER_STARTED = "The spawner stopped before the container started."
+LOST_AT_END = ("The spawner stopped as the execution ended, after removing its container and "
+               "before recording its end; its exit code is lost.")
 
 
 def reconcile(spawner: SpawnerContext) -> list:
@@ -54,7 +58,8 @@ def reconcile(spawner: SpawnerContext) -> list:
         if execution and execution["status"] == str(ExecutionStatus.RUNNING):
             actor = store.actors.get(execution["actor_id"]) or {"id": execution["actor_id"]}
             run = _taken_over(spawner, actor, execution, reattach=False)
-            run.finish(ExecutionStatus.ERROR, NEVER_STARTED)
+            run.finish(ExecutionStatus.ERROR,
+                       LOST_AT_END if execution.get("start_time") else NEVER_STARTED)
             run.release()
     return followers
 

@@ -289,6 +289,7 @@ class ExecutionRun:
         self.waiting_for_gpus = False  # the mail stays; a freed GPU wakes the actor instead
         self.holds_worker = False  # its worker record is BUSY with this execution
         self.handle: Optional[Handle] = None
+        self._handle_removed = False
         self.killed = False
         self.usage = None
         self._pipe: Optional[BinaryPipe] = None
@@ -547,7 +548,16 @@ class ExecutionRun:
         if self.killed:
             final_state["ForceQuit"] = True
             reason = "Force-quit on request; the container was killed."
+        # Everything is read from it: it goes before the record says COMPLETE, so a client
+        # that sees COMPLETE finds nothing of it left (a crash in the moment between is
+        # recorded by reconcile.py as an end it could not record).
+        self._remove_handle()
         self.finish(ExecutionStatus.COMPLETE, reason, exit_code, **fields)
+
+    def _remove_handle(self) -> None:
+        if self.handle is not None and not self._handle_removed:
+            self.handle.remove()
+            self._handle_removed = True
 
     def _cleanup(self) -> None:
         self._exited.set()
@@ -557,8 +567,7 @@ class ExecutionRun:
         self._stop_results()
         if self._pipe is not None:
             self._pipe.stop()
-        if self.handle is not None:
-            self.handle.remove()
+        self._remove_handle()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- results -----------------------------------------------------------
