@@ -312,3 +312,29 @@ def test_finished_records_are_kept_forever_unless_a_ttl_is_set(store, config):
     assert store.executions.forget_expired(now=time.time() + 301) == 1
     assert store.executions.ids_for_actor("A") == [eid, cancelled]
     assert not store.redis.sismember(keys.executions_by_status("COMPLETE"), second)
+
+
+def test_reconcile_names_an_end_lost_after_its_container_went(spawner_context, store):
+    actor = _actor(store)
+    eid = _send(store, actor)
+    _claimed_by_a_dead_process(store, actor, eid)
+    store.executions.mark_started(eid)  # it ran; its container was removed, then the crash
+    assert reconcile.reconcile(spawner_context) == []
+    record = store.executions.get(eid)
+    assert record["status"] == "ERROR" and record["status_message"] == reconcile.LOST_AT_END
+
+
+def test_the_container_is_gone_before_the_record_says_complete(spawner_context, store,
+                                                               stub_runtime, monkeypatch):
+    actor = _actor(store)
+    eid = _send(store, actor)
+    seen = []
+    finish = store.executions.finish
+
+    def finishing(*args, **kwargs):
+        seen.append(stub_runtime.started[0].removed)
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(store.executions, "finish", finishing)
+    assert spawner_context.drain("A") == eid
+    assert seen == [True] and store.executions.get(eid)["status"] == "COMPLETE"
