@@ -5,6 +5,7 @@ from typing import Optional
 
 from .access import AccessStore
 from .actors import ActorStore, public as public_actor
+from .admission import Admission
 from .artifacts import ArtifactIndex
 from .aliases import AliasStore
 from .configs import ConfigStore
@@ -35,11 +36,12 @@ class Store:
         self.actors = ActorStore(redis)
         self.access = AccessStore(redis)  # what the API's cached access decisions rest on
         self.timeline = Timeline(redis, config.log_ex, config.version)
-        self.executions = ExecutionStore(redis, self.timeline)
+        self.executions = ExecutionStore(redis, self.timeline, config)
         self.logs = LogStore(redis, config.log_max_bytes)
         self.leases = WorkerLeases(redis, config.lease_seconds)
         self.workers = WorkerStore(redis)
         self.work = WorkQueue(redis)
+        self.admission = Admission(redis, self.timeline, config)
         self.hosts = HostStore(redis)
         self.permissions = PermissionStore(redis)
         self.aliases = AliasStore(redis)
