@@ -27,7 +27,7 @@ READ, EXECUTE, UPDATE = PermissionLevel.READ, PermissionLevel.EXECUTE, Permissio
 NONCE_BLUEPRINTS = ("actors", "messages", "executions", "state")
 # Endpoints that serve a token caller through front_door.py, whose one script refuses a
 # revoked token itself: authenticate leaves the check to it (one round trip, no window).
-REVOCATION_IN_SCRIPT = frozenset({"executions.get_execution"})
+REVOCATION_IN_SCRIPT = frozenset({"messages.send_message", "executions.get_execution"})
 REVOKED_MESSAGE = ("The bearer token has been revoked (an execution's token ends "
                    "with its execution).")
 

@@ -41,16 +41,16 @@ from typing import Callable, Optional, Sequence
 
 from .. import scheduling
 from ..enums import ActorStatus, ExecutionStatus
-from ..times import now_iso
+from ..times import isoformat, now_iso, utcnow
 from . import keys, listing, scripts, timeline as status_messages
 from .actors import OUTCOME_LUA, outcome_args
 from .artifacts import ArtifactIndex
-from .indexes import index_submitted, tenant_of, unindex_executions, unindex_one
-from .records import decode, decode_many, encode, ordered
+from .indexes import tenant_of, unindex_executions, unindex_one
+from .records import decode, decode_many, encode, ordered, to_json
 from .revocations import RevokedTokens
 from ..scheduling import dispatch_queue
 from .timeline import APPEND_LUA, Timeline
-from .work import WorkQueue
+from .work import WAKE_LUA, WorkQueue, wake_args
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,8 @@ class ExecutionStore:
         self._started = redis.register_script(_STARTED)
         self._update = redis.register_script(_UPDATE)
         self._read = scripts.guarded(redis, "read_execution")
+        self._submit = scripts.guarded(redis, "submit", preludes=(WAKE_LUA, APPEND_LUA),
+                                       constants={"SUBMITTED": list(encode(SUBMITTED_FIELDS).items())})
 
     @property
     def record_ttl(self) -> int:
@@ -192,29 +194,66 @@ class ExecutionStore:
         return scheduling.worker_capacity(actor, _Defaults(default))
 
     # -- putting work in -------------------------------------------------
-    def submit(self, actor: dict, execution: dict, body: bytes) -> dict:
-        """Record a new SUBMITTED execution and wake a spawner if one can take it, atomically
-        (store/work.py: a wake-up only when a free worker has none promised yet)."""
-        sequence = self.redis.incr(keys.SEQUENCE)
-        record = dict(execution, actor_id=actor["id"], status=str(ExecutionStatus.SUBMITTED),
-                      status_message="", worker_id=None, exit_code=None, final_state=None,
-                      cpu=0, io=0, runtime=0, start_time=None, finish_time=None,
-                      message_received_time=now_iso(), sequence=sequence,
-                      queue=actor["queue"], log_ex=actor.get("log_ex"))
-        eid = record["id"]
-        tenant = tenant_of(self.redis, actor["id"])
-        with self.redis.pipeline() as pipe:
-            pipe.multi()
-            pipe.hset(keys.execution(eid), mapping=encode(record))
-            pipe.set(keys.message(eid), body)
-            pipe.zadd(keys.actor_executions(actor["id"]), {eid: sequence})
-            pipe.zadd(keys.mailbox(actor["id"]), {eid: sequence})
-            pipe.sadd(keys.MAILBOXES, actor["id"])
-            index_submitted(pipe, record, tenant)
-            self.work.wake_in(pipe, actor["id"], dispatch_queue(actor), self.capacity(actor))
-            status_messages.accepted(self.timeline, record, len(body), dispatch_queue(actor), pipe)
-            pipe.execute()
+    def submit(self, actor: dict, execution: dict, body: bytes, guards: Sequence = (),
+               token_id: Optional[str] = None) -> dict:
+        """Record a new SUBMITTED execution, its ACCEPTED and QUEUED events, and wake a spawner
+        if one can take it (store/work.py: a wake-up only when a free worker has none promised
+        yet): one script, one round trip (``lua/submit.lua``).
+
+        ``actor`` needs ``id``, ``queue``, ``gpus``, ``log_ex``, ``stateless`` and
+        ``max_workers`` (and ``tenant``, else it is read). With ``guards`` (store/access.py)
+        or a ``token_id``, nothing is written unless they hold: :class:`~.scripts.StaleAccess`
+        or :class:`~.scripts.TokenRevoked`.
+        """
+        record, body_keys, body_args = self.submission(actor, execution, body)
+        scripts.call(self._submit, token_id, guards, body_keys, body_args)
         return _public(record)
+
+    def submit_many(self, actor: dict, executions, body: bytes, batch: int = 1000) -> int:
+        """Submit a message per execution dict (as :meth:`submit`, unguarded) in pipelined
+        batches: bulk loads and benchmarks. How many were submitted."""
+        count, pending = 0, []
+        for execution in executions:
+            pending.append(self.submission(actor, execution, body))
+            if len(pending) >= batch:
+                count += self._pipelined(pending)
+                pending = []
+        return count + (self._pipelined(pending) if pending else 0)
+
+    def _pipelined(self, submissions: list) -> int:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for _, body_keys, body_args in submissions:
+                all_keys, all_args = scripts.layout(None, (), body_keys, body_args)
+                self._submit(keys=all_keys, args=all_args, client=pipe)
+            pipe.execute()
+        return len(submissions)
+
+    def submission(self, actor: dict, execution: dict, body: bytes) -> tuple:
+        """(the new record, the submit script's own keys and arguments): :meth:`submit`'s
+        work before its one round trip."""
+        received = utcnow()
+        actor_id, queue = actor["id"], dispatch_queue(actor)
+        own = dict(execution, actor_id=actor_id, message_received_time=isoformat(received),
+                   queue=actor["queue"], log_ex=actor.get("log_ex"))
+        record = dict(own, **SUBMITTED_FIELDS)
+        eid = record["id"]
+        tenant = actor.get("tenant") or tenant_of(self.redis, actor_id)
+        events = status_messages.accepted_events(self.timeline, record, len(body), queue)
+        fields = []
+        for name, value in own.items():
+            fields += (name, to_json(value))
+        body_keys = [
+            keys.SEQUENCE, keys.execution(eid), keys.message(eid), keys.actor_executions(actor_id),
+            keys.mailbox(actor_id), keys.MAILBOXES, keys.actor_executions_by_time(actor_id),
+            keys.tenant_executions_by_time(tenant),
+            keys.executions_by_status(ExecutionStatus.SUBMITTED.value),
+        ]
+        _, _, lease_prefix, capacity, wake_list, wakes = wake_args(actor_id, queue,
+                                                                   self.capacity(actor))
+        body_args = [eid, actor_id, received.timestamp(), body,
+                     json.dumps(events, separators=(",", ":")), capacity, lease_prefix,
+                     wake_list, wakes, len(own), *fields]
+        return record, body_keys, body_args
 
     # -- reading ---------------------------------------------------------
     def get(self, execution_id: str, actor_id: Optional[str] = None) -> Optional[dict]:
@@ -467,6 +506,11 @@ class ExecutionStore:
         if not self.has_waiting(actor_id):
             self.redis.srem(keys.MAILBOXES, actor_id)
 
+
+# What every new execution starts with; the submit script has these compiled in.
+SUBMITTED_FIELDS = {"status": str(ExecutionStatus.SUBMITTED), "status_message": "",
+                    "worker_id": None, "exit_code": None, "final_state": None, "cpu": 0, "io": 0,
+                    "runtime": 0, "start_time": None, "finish_time": None}
 
 FIELD_ORDER = ("id", "actor_id", "worker_id", "executor", "status", "status_message", "exit_code",
                "content_type", "cpu", "io", "runtime", "message_received_time", "start_time",

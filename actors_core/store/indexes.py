@@ -48,7 +48,10 @@ def tenant_of(redis, actor_id: str) -> str:
 
 
 def index_submitted(pipe, record: dict, tenant: str) -> None:
-    """Index a new SUBMITTED execution (call inside the MULTI that writes the record)."""
+    """Index a new SUBMITTED execution (call inside the MULTI that writes the record).
+
+    ``lua/submit.lua`` writes the same three entries for every message; this is their
+    Python twin for reindexing and bulk loads."""
     eid = record["id"]
     received = epoch(record["message_received_time"])
     pipe.zadd(keys.actor_executions_by_time(record["actor_id"]), {eid: received})

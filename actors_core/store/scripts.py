@@ -30,17 +30,18 @@ def _text(name: str) -> str:
     return (LUA / f"{name}.lua").read_text()
 
 
-def source(name: str, constants: Optional[dict] = None) -> str:
-    """``guard.lua``, then ``local NAME = {field, value, ...}`` for each of ``constants``
+def source(name: str, constants: Optional[dict] = None, preludes: Sequence[str] = ()) -> str:
+    """``preludes`` (Lua functions shared with other scripts, e.g. work.py's ``wake``), then
+    ``guard.lua``, then ``local NAME = {field, value, ...}`` for each of ``constants``
     (name -> pairs of str/bytes/int), then ``{name}.lua``."""
     tables = [f"local {table} = {{{', '.join(_lua(item) for pair in pairs for item in pair)}}}"
               for table, pairs in (constants or {}).items()]
-    return "\n".join([_text("guard"), *tables, _text(name)])
+    return "\n".join([*preludes, _text("guard"), *tables, _text(name)])
 
 
-def guarded(redis, name: str, constants: Optional[dict] = None):
+def guarded(redis, name: str, constants: Optional[dict] = None, preludes: Sequence[str] = ()):
     """The registered script (EVALSHA, loaded once per server on first use)."""
-    return redis.register_script(source(name, constants))
+    return redis.register_script(source(name, constants, preludes))
 
 
 def layout(token_id: Optional[str], guards: Sequence, body_keys: list, body_args: list) -> tuple:

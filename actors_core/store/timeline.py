@@ -256,18 +256,18 @@ def _page(limit) -> int:
 
 
 # -- what the store's transitions say (executions.py calls these) ------------------------
-def accepted(timeline: Timeline, record: dict, size: int, queue: str, pipe) -> None:
-    """ACCEPTED and QUEUED, queued on submit's MULTI: the message and its events are one write."""
+def accepted_events(timeline: Timeline, record: dict, size: int, queue: str) -> list:
+    """ACCEPTED and QUEUED: the specs submit's script appends with the message itself."""
     environment = record.get("environment") or {}
     how = (" by cron" if environment.get("_abaco_cron") else
            " from a linked actor's event" if environment.get("_abaco_link_depth") else
            f" from run {record.get('run_id')} (item {record.get('run_item')}, stage "
            f"{record.get('run_stage')})" if record.get("run_id") else "")
     eid, actor_id = record["id"], record["actor_id"]
-    timeline.record(eid, ACCEPTED, f"Message accepted{how} for {record.get('executor')} "
-                    f"({record.get('content_type')}, {size} bytes).", actor_id, pipeline=pipe)
-    timeline.record(eid, QUEUED, f"Queued for a spawner on queue {queue!r}.", actor_id,
-                    detail={"queue": queue}, pipeline=pipe)
+    return [timeline.event(eid, ACCEPTED, f"Message accepted{how} for {record.get('executor')} "
+                           f"({record.get('content_type')}, {size} bytes).", actor_id),
+            timeline.event(eid, QUEUED, f"Queued for a spawner on queue {queue!r}.", actor_id,
+                           detail={"queue": queue})]
 
 
 def claimed(timeline: Timeline, execution_id: str, actor_id: str, spawner: str,

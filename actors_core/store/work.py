@@ -105,10 +105,6 @@ class WorkQueue:
         already promised to; True if a wake-up was written."""
         return bool(self._wake(args=wake_args(actor_id, queue, capacity)))
 
-    def wake_in(self, pipe, actor_id: str, queue: str, capacity: int) -> None:
-        """:meth:`wake` queued on ``pipe`` (submit's MULTI), after the mailbox entry."""
-        self._wake(args=wake_args(actor_id, queue, capacity), client=pipe)
-
     def repair(self, actor_id: str, queue: str, capacity: int) -> bool:
         """The sweep's repair after a crash: recount the actor's pending wake-ups from the
         list, then wake as :meth:`wake` would. True if a wake-up was written."""

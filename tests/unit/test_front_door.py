@@ -164,3 +164,113 @@ def test_a_nonce_still_spends_one_use_per_read(http, alice, store):
                       headers=alice).json["result"]
     path = f"/actors/{actor['id']}/executions/{eid}?x-nonce={nonce['id']}"
     assert [http.get(path).status_code for _ in range(3)] == [200, 200, 403]
+
+
+# -- posting a message ---------------------------------------------------------------------
+
+def test_posting_a_message_is_one_round_trip_once_warm(http, alice, store, monkeypatch):
+    actor = _actor(http, alice)
+    trips = RoundTrips(monkeypatch, store.redis)
+    assert _post(http, actor["id"], alice).status_code == 200  # loads the script, decides
+    with trips:
+        response = _post(http, actor["id"], alice, "counted")
+    assert response.status_code == 200 and trips.count == 1
+    eid = response.json["result"]["execution_id"]
+    # ... and it did everything the transaction did: record, message, mailbox, events, wake-up
+    execution = store.executions.get_internal(eid)
+    assert execution["status"] == "SUBMITTED" and execution["actor_id"] == actor["id"]
+    assert execution["sequence"] > 0 and execution["cpu"] == 0 and execution["exit_code"] is None
+    assert store.executions.message_body(eid) == b"counted"
+    assert store.executions.queued_count(actor["id"]) == 2
+    assert [e["type"] for e in store.timeline.since(eid)["events"]] == ["ACCEPTED", "QUEUED"]
+    assert store.work.listed_wakes("default") == [actor["id"]] * 2  # two free workers: two
+    assert store.work.pending_wakes(actor["id"]) == 2
+
+
+def test_wake_ups_stop_at_the_free_workers(http, alice, config, store):
+    stateful = _actor(http, alice, stateless=False)
+    pat = bearer(config, "pat", roles=("privileged",))
+    stateless = _actor(http, pat, max_workers=2)
+    for _ in range(4):
+        assert _post(http, stateful["id"], alice).status_code == 200
+        assert _post(http, stateless["id"], pat).status_code == 200
+    wakes = store.work.listed_wakes("default")
+    assert wakes.count(stateful["id"]) == 1 and wakes.count(stateless["id"]) == 2
+
+
+def test_an_alias_and_a_shared_actor_take_the_same_one_round_trip(http, alice, config, store,
+                                                                   monkeypatch):
+    actor = _actor(http, alice)
+    assert http.post("/actors/aliases", json={"alias": "greeter", "actor_id": actor["id"]},
+                     headers=alice).status_code == 200
+    bob = bearer(config, "bob")
+    http.post(f"/actors/{actor['id']}/permissions", json={"user": "bob", "level": "EXECUTE"},
+              headers=alice)
+    trips = RoundTrips(monkeypatch, store.redis)
+    for headers, ident in ((alice, "greeter"), (bob, actor["id"]), (bob, "greeter")):
+        assert _post(http, ident, headers).status_code == 200
+        with trips:
+            response = _post(http, ident, headers)
+        assert response.status_code == 200 and trips.count == 1, (ident, trips.count)
+        assert store.executions.get(response.json["result"]["execution_id"])["actor_id"] == actor["id"]
+
+
+def test_a_withdrawn_execute_permission_is_refused_at_once(http, alice, config):
+    actor = _actor(http, alice)
+    bob = bearer(config, "bob")
+    share = f"/actors/{actor['id']}/permissions"
+    http.post(share, json={"user": "bob", "level": "EXECUTE"}, headers=alice)
+    assert _post(http, actor["id"], bob).status_code == 200  # bob's grant is now cached
+    http.post(share, json={"user": "bob", "level": "READ"}, headers=alice)
+    response = _post(http, actor["id"], bob)
+    assert response.status_code == 403 and "EXECUTE" in response.json["message"]
+
+
+def test_a_repointed_alias_sends_to_its_new_actor(http, alice, store):
+    first, second = _actor(http, alice), _actor(http, alice)
+    http.post("/actors/aliases", json={"alias": "front", "actor_id": first["id"]}, headers=alice)
+    eid = _post(http, "front", alice).json["result"]["execution_id"]
+    assert store.executions.get(eid)["actor_id"] == first["id"]
+    http.put("/actors/aliases/front", json={"actor_id": second["id"]}, headers=alice)
+    eid = _post(http, "front", alice).json["result"]["execution_id"]
+    assert store.executions.get(eid)["actor_id"] == second["id"]
+
+
+def test_a_changed_queue_takes_the_next_message(http, config, store):
+    pat = bearer(config, "pat", roles=("privileged",))
+    actor = _actor(http, pat, queue="first")
+    _post(http, actor["id"], pat)
+    response = http.put(f"/actors/{actor['id']}", json={"image": "actors/echo", "queue": "second"},
+                        headers=pat)
+    assert response.status_code == 200
+    eid = _post(http, actor["id"], pat).json["result"]["execution_id"]
+    assert store.executions.get_internal(eid)["queue"] == "second"
+
+
+def test_a_nonce_still_spends_one_use_per_message(http, alice):
+    actor = _actor(http, alice)
+    nonce = http.post(f"/actors/{actor['id']}/nonces", json={"level": "EXECUTE", "max_uses": 2},
+                      headers=alice).json["result"]
+    path = f"/actors/{actor['id']}/messages?x-nonce={nonce['id']}"
+    assert [http.post(path, data={"message": "m"}).status_code for _ in range(3)] == [200, 200, 403]
+
+
+def test_a_revoked_token_writes_nothing(http, alice, config, store):
+    actor = _actor(http, alice)
+    token = mint(config, "alice", actor=actor["id"], token_id="execution-token-3")
+    scoped = {"Authorization": f"Bearer {token}"}
+    assert _post(http, actor["id"], scoped).status_code == 200  # the grant is cached
+    store.revoked_tokens.revoke("execution-token-3", 2_000_000_000)
+    response = _post(http, actor["id"], scoped)
+    assert response.status_code == 401 and "revoked" in response.json["message"]
+    assert store.executions.queued_count(actor["id"]) == 1
+
+
+def test_bulk_submission_writes_what_submit_writes(store):
+    actor = {"id": "a1", "queue": "default", "tenant": "default", "stateless": False, "log_ex": 5}
+    assert store.executions.submit_many(actor, ({"id": f"e{n}", "executor": "x",
+                                                 "content_type": "str", "environment": {}}
+                                                for n in range(5)), b"m", batch=2) == 5
+    assert store.executions.queued_count("a1") == 5
+    assert store.executions.get_internal("e4")["status"] == "SUBMITTED"
+    assert store.work.listed_wakes("default") == ["a1"]  # a stateful actor: one worker
