@@ -27,6 +27,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
     from .auth import authenticate
     from .context import JSONProvider
     from .errors import register_error_handlers
+    from .fast_lane import FastLane
     from .front_door import GRANTS
     from .routes import BLUEPRINTS, ActorIdConverter
     from .token_cache import ExpiringCache, TokenCache
@@ -61,6 +62,7 @@ def create_app(config: Optional[Config] = None, store=None) -> Flask:
         response.headers.update(CORS_HEADERS)
         return response
 
+    app.wsgi_app = FastLane(app, CORS_HEADERS)  # warm message posts (fast_lane.py)
     return app
 
 

@@ -110,8 +110,9 @@ def request_fields() -> dict:
     return data
 
 
-def links(*pairs) -> dict:
-    """Abaco-style ``_links`` with absolute URLs on this server."""
-    base = request.host_url.rstrip("/")
+def links(*pairs, base: str = None) -> dict:
+    """Abaco-style ``_links`` with absolute URLs on this server (``base``: its URL, when
+    there is no Flask request to ask)."""
+    base = request.host_url.rstrip("/") if base is None else base
     return {name: f"{base}{path}" for name, path in pairs}
 

@@ -49,10 +49,14 @@ def envelope(result, message: str, status: str = "success", code: int = 200,
         message = " ".join([message, *g.notes])  # e.g. fields that were ignored (schemas/)
     if config.case == "camel" and convert_case:
         result = convert_keys(result, to_camel)
-    body = {"message": message, "result": result, "status": status, "version": config.version}
-    response = jsonify(body)
+    response = jsonify(envelope_body(result, message, status, config.version))
     response.status_code = code
     return response
+
+
+def envelope_body(result, message: str, status: str, version: str) -> dict:
+    """What every answer's JSON holds (also the fast lane's, which has no Flask request)."""
+    return {"message": message, "result": result, "status": status, "version": version}
 
 
 def ok(result, message: str, code: int = 200, convert_case: bool = True):

@@ -19,7 +19,7 @@ A nonce, which spends a use per request, takes the ordinary path (``auth.load_ac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 from flask import current_app
 
@@ -55,18 +55,30 @@ def actor_grant(store, ident: str, level: PermissionLevel) -> Grant:
     identity = current_identity()
     if identity.nonce is not None:
         return Grant(load_actor(store, ident, level), ident, level)
-    key = _key(identity, ident, level)
-    grant = grant_cache().get(key)
+    grant = cached_grant(grant_cache(), identity, ident, level)
     if grant is None:
         grant = _decide(store, identity, ident, level)
-        grant_cache().put(key, grant, grant_cache().clock() + GRANT_SECONDS)
+        grant_cache().put(_key(identity, ident, level), grant,
+                          grant_cache().clock() + GRANT_SECONDS)
     return grant
+
+
+def cached_grant(grants: ExpiringCache, identity, ident: str,
+                 level: PermissionLevel) -> Optional[Grant]:
+    """The grant this process holds for the caller (a token's identity), else ``None``."""
+    return grants.get(_key(identity, ident, level))
 
 
 def submit(store, grant: Grant, execution: dict, body: bytes) -> tuple:
     """``store.executions.submit`` under the grant: (the execution, the actor as it was)."""
-    return _under(store, grant, lambda g, token_id: store.executions.submit(
-        g.actor, execution, body, guards=g.guards, token_id=token_id))
+    return _under(store, grant, lambda g, token_id: submit_once(store, g, token_id, execution,
+                                                                  body))
+
+
+def submit_once(store, grant: Grant, token_id: Optional[str], execution: dict, body: bytes):
+    """One try of the guarded submit (raises ``StaleAccess`` or ``TokenRevoked``)."""
+    return store.executions.submit(grant.actor, execution, body, guards=grant.guards,
+                                   token_id=token_id)
 
 
 def read_execution(store, grant: Grant, execution_id: str) -> tuple:

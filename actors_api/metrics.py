@@ -52,10 +52,15 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
 
 
-def message_accepted(actor: dict, content_type) -> None:
-    """One message accepted for ``actor`` (called by the messages route)."""
-    if current_app.extensions.get(EXTENSION):
+def message_accepted(actor: dict, content_type, app=None) -> None:
+    """One message accepted for ``actor`` (the messages route and the fast lane)."""
+    if (app or current_app).extensions.get(EXTENSION):
         MESSAGES_ACCEPTED.labels(dispatch_queue(actor), str(content_type)).inc()
+
+
+def observe(method: str, rule: str, status: int, started: float) -> None:
+    """One answer, timed from ``started`` (``time.perf_counter()``)."""
+    REQUEST_SECONDS.labels(method, rule, str(status)).observe(time.perf_counter() - started)
 
 
 def _start_timer() -> None:
@@ -66,8 +71,7 @@ def _observe(response):
     started = g.get("metrics_started")
     if started is not None:
         rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        REQUEST_SECONDS.labels(request.method, rule, str(response.status_code)).observe(
-            time.perf_counter() - started)
+        observe(request.method, rule, response.status_code, started)
     return response
 
 

@@ -66,6 +66,7 @@ class Config:
     worker_idle_seconds: int = 120  # an idle worker beyond the actor's kept minimum is retired after this
     execution_token_ttl: int = 3600  # seconds an execution's token lives at most (revoked at its end)
     token_cache_seconds: float = 5.0  # an API process checks a token's signature once per this (0: always)
+    fast_lane: bool = True  # warm message posts skip Flask's request machinery (actors_api/fast_lane.py)
     config_key: Optional[str] = None  # Fernet key for secret configs; else derived from jwt_secret
     limited_max_actors: int = 5  # actors a user with the 'limited' role may own
     actor_error_threshold: int = 3  # consecutive failed runs before the actor is ERROR
@@ -123,6 +124,7 @@ class Config:
             worker_idle_seconds=_int("ACTORS_WORKER_IDLE_SECONDS", cls.worker_idle_seconds),
             execution_token_ttl=_int("ACTORS_EXECUTION_TOKEN_TTL", cls.execution_token_ttl),
             token_cache_seconds=float(_str("ACTORS_TOKEN_CACHE_SECONDS", "5")),
+            fast_lane=_bool("ACTORS_FAST_LANE", cls.fast_lane),
             config_key=_str("ACTORS_CONFIG_KEY", None),
             limited_max_actors=_int("ACTORS_LIMITED_MAX_ACTORS", cls.limited_max_actors),
             actor_error_threshold=_int("ACTORS_ACTOR_ERROR_THRESHOLD", cls.actor_error_threshold),

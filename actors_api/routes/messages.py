@@ -1,6 +1,8 @@
 """Sending messages: each accepted message becomes a SUBMITTED execution."""
 from __future__ import annotations
 
+from typing import Optional
+
 from flask import Blueprint, Response, current_app, request
 
 from actors_core.enums import ContentType
@@ -26,19 +28,9 @@ MAX_TEXT_MESSAGE_BYTES = MAX_ARG_STRLEN - len("MSG=") - 1
 
 def read_message() -> tuple:
     """(content type, body bytes, ``msg`` for the response) from the three Abaco forms."""
-    mimetype = request.mimetype
-    if mimetype == "application/octet-stream":
-        return ContentType.BINARY, request.get_data(), "binary - omitted"
-    if request.is_json:
-        raw = request.get_data()
-        try:
-            parse_json(raw, max_depth=None, strict_numbers=False)  # the actor gets the text as sent
-        except BadJSON as error:
-            raise APIError(f"The JSON message was refused: {error}")
-        return ContentType.JSON, raw, raw.decode("utf-8", "replace")
-    if mimetype == "text/plain":
-        text = request.get_data().decode("utf-8", "replace")
-        return ContentType.STR, text.encode(), text
+    parsed = parse_body(request.mimetype, request.is_json, request.get_data)
+    if parsed is not None:
+        return parsed
     message = request.form.get("message")
     if message is None:
         raise APIError("No message found: send a form field 'message', a JSON body "
@@ -47,11 +39,32 @@ def read_message() -> tuple:
     return ContentType.STR, message.encode(), message
 
 
-def check_deliverable(content_type, body: bytes) -> None:
-    """Refuse at the door what could never reach the container: a text or JSON message
-    travels in the MSG environment variable, which Linux caps (MAX_ARG_STRLEN), so a longer
-    one would only fail later with "argument list too long". Binary messages go through a
-    FIFO and have no such limit; neither may a query parameter's variable exceed it."""
+def parse_body(mimetype: str, is_json: bool, data) -> Optional[tuple]:
+    """(content type, body bytes, ``msg``) of a binary, JSON or plain-text body (``data()``
+    reads it); ``None`` for a form, which only Flask's request parses. Also the fast lane's."""
+    if mimetype == "application/octet-stream":
+        return ContentType.BINARY, data(), "binary - omitted"
+    if is_json:
+        raw = data()
+        try:
+            parse_json(raw, max_depth=None, strict_numbers=False)  # the actor gets the text as sent
+        except BadJSON as error:
+            raise APIError(f"The JSON message was refused: {error}")
+        return ContentType.JSON, raw, raw.decode("utf-8", "replace")
+    if mimetype == "text/plain":
+        text = data().decode("utf-8", "replace")
+        return ContentType.STR, text.encode(), text
+    return None
+
+
+def check_deliverable(content_type, body: bytes, environment: dict, limit: int) -> None:
+    """Refuse at the door what could never reach the container: a message larger than the
+    server takes; a text or JSON message travels in the MSG environment variable, which Linux
+    caps (MAX_ARG_STRLEN), so a longer one would only fail later with "argument list too
+    long". Binary messages go through a FIFO and have no such limit; neither may a query
+    parameter's variable exceed it. ``limit``: ACTORS_MAX_MESSAGE_BYTES."""
+    if len(body) > limit:
+        raise APIError(f"The message is larger than this server accepts ({limit} bytes).", 413)
     if content_type is not ContentType.BINARY:
         size = len(body.decode("utf-8", "replace").encode())  # what MSG will hold
         if size > MAX_TEXT_MESSAGE_BYTES:
@@ -62,12 +75,29 @@ def check_deliverable(content_type, body: bytes) -> None:
                 f"UTF-8), and this one is {size} bytes. Send it as binary instead "
                 "(Content-Type: application/octet-stream; the actor reads it with "
                 "get_binary_message()), up to the server's limit of "
-                f"{get_config().max_message_bytes} bytes.", 413)
-    for name, value in message_environment().items():
+                f"{limit} bytes.", 413)
+    for name, value in environment.items():
         if len(f"{name}={value}".encode()) + 1 > MAX_ARG_STRLEN:
             raise APIError(f"Query parameter {name!r} is too long to become an environment "
                            f"variable (Linux limits one to {MAX_ARG_STRLEN} bytes); send the "
                            "data in the message instead.", 413)
+
+
+def new_execution(executor: str, content_type, environment: dict) -> dict:
+    """What a message post asks the store to submit (the route's and the fast lane's)."""
+    return {"id": new_id(), "executor": executor, "content_type": str(content_type),
+            "environment": environment}
+
+
+def accepted(execution_id: str, msg: str, actor_id: str, owner: str, base: str) -> dict:
+    """The answer's ``result`` for an accepted message; ``base``: this server's URL."""
+    return {"execution_id": execution_id, "msg": msg,
+            "_links": links(("self", f"/actors/{actor_id}/executions/{execution_id}"),
+                            ("messages", f"/actors/{actor_id}/messages"),
+                            ("owner", f"/profiles/{owner}"), base=base)}
+
+
+ACCEPTED_MESSAGE = "The request was successful"
 
 
 def message_environment() -> dict:
@@ -87,26 +117,17 @@ def send_message(actor_id):
     store = get_store()
     grant = front_door.actor_grant(store, actor_id, EXECUTE)  # one round trip in all (front_door.py)
     content_type, body, msg = read_message()
-    if len(body) > get_config().max_message_bytes:
-        raise APIError("The message is larger than this server accepts "
-                       f"({get_config().max_message_bytes} bytes).", 413)
-    check_deliverable(content_type, body)
-    execution, actor = front_door.submit(store, grant, {
-        "id": new_id(), "executor": current_identity().username,
-        "content_type": str(content_type), "environment": message_environment(),
-    }, body)
+    environment = message_environment()
+    check_deliverable(content_type, body, environment, get_config().max_message_bytes)
+    execution, actor = front_door.submit(store, grant, new_execution(
+        current_identity().username, content_type, environment), body)
     actor_id = actor["id"]  # the URL may have named it by an alias
     metrics.message_accepted(actor, content_type)
     eid = execution["id"]
     if request.args.get("_abaco_synchronous", "").lower() == "true":
         return synchronous_answer(store, actor_id, eid)
-    result = {
-        "execution_id": eid, "msg": msg,
-        "_links": links(("self", f"/actors/{actor_id}/executions/{eid}"),
-                        ("messages", f"/actors/{actor_id}/messages"),
-                        ("owner", f"/profiles/{actor['owner']}")),
-    }
-    return ok(result, "The request was successful")
+    return ok(accepted(eid, msg, actor_id, actor["owner"], request.host_url.rstrip("/")),
+              ACCEPTED_MESSAGE)
 
 
 @bp.get("/actors/<actor:actor_id>/messages")

@@ -250,9 +250,10 @@ class ExecutionStore:
         ]
         _, _, lease_prefix, capacity, wake_list, wakes = wake_args(actor_id, queue,
                                                                    self.capacity(actor))
-        body_args = [eid, actor_id, received.timestamp(), body,
-                     json.dumps(events, separators=(",", ":")), capacity, lease_prefix,
-                     wake_list, wakes, len(own), *fields]
+        body_args = [eid, actor_id, received.timestamp(), body, len(events), capacity,
+                     lease_prefix, wake_list, wakes, len(own), *fields]
+        for event in events:
+            body_args += event
         return record, body_keys, body_args
 
     # -- reading ---------------------------------------------------------

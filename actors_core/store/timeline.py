@@ -112,6 +112,9 @@ class Source:
         return {"service": self.service, "node": self.node, "version": self.version}
 
 
+_text = json.encoder.encode_basestring_ascii  # json.dumps of a str, in C
+
+
 def iso_millis() -> str:
     """Now as ISO 8601 UTC with milliseconds: ``2024-05-01T12:00:01.123Z``."""
     moment = utcnow()
@@ -125,6 +128,7 @@ class Timeline:
         self.redis = redis
         self.default_ttl = default_ttl
         self.source = Source("api", socket.gethostname(), version)
+        self._sources = {}  # Source -> its JSON text
         self._append = redis.register_script(_APPEND)
 
     def identify(self, service: str, node: Optional[str] = None,
@@ -154,19 +158,18 @@ class Timeline:
 
     def event(self, execution_id: str, event_type: str, message: str, actor_id: str,
               service: Optional[str] = None, detail: Optional[dict] = None,
-              ttl: Optional[int] = None) -> list:
+              ttl: Optional[int] = None, when: Optional[str] = None) -> list:
         """One event as :data:`APPEND_LUA`'s ``append_event`` takes it (four keys, then
         eight arguments), for a script that appends it beside its own change. The
         execution id may be :data:`EXECUTION_MARK` (and a worker id in ``message`` or
-        ``detail`` :data:`WORKER_MARK`) when only the script will know them."""
-        source = self.source.as_dict()
-        if service:
-            source["service"] = service
-        event = {"time": iso_millis(), "type": event_type, "message": message,
-                 "source": source, "execution_id": execution_id}
-        if detail:
-            event["detail"] = detail
-        body = json.dumps(event, separators=(",", ":"))[1:]  # the script puts seq first
+        ``detail`` :data:`WORKER_MARK`) when only the script will know them. ``when``: the
+        event's time (:func:`iso_millis`' form) when the caller already has it."""
+        # json.dumps of {time, type, message, source, execution_id[, detail]} without its
+        # opening brace (the script puts seq first), built from parts: a message post makes two
+        source = self._source_json(service)
+        body = (f'"time":"{when or iso_millis()}","type":{_text(event_type)},"message":'
+                f'{_text(message)},"source":{source},"execution_id":{_text(execution_id)}'
+                + (f',"detail":{json.dumps(detail, separators=(",", ":"))}}}' if detail else "}"))
         return [keys.execution_status_events(execution_id),
                 keys.execution_status_types(execution_id),
                 keys.actor_status_feed(actor_id) if actor_id else "",
@@ -174,6 +177,14 @@ class Timeline:
                 body, event_type, str(int(event_type in ONCE)), str(int(event_type in FINAL)),
                 str(int(ttl or self.default_ttl)), str(FEED_LENGTH), keys.STATUS_CHANNEL,
                 f"{actor_id or ''} {execution_id}"]
+
+    def _source_json(self, service: Optional[str]) -> str:
+        source = self.source if not service else Source(service, self.source.node,
+                                                         self.source.version)
+        cached = self._sources.get(source)
+        if cached is None:
+            cached = self._sources[source] = json.dumps(source.as_dict(), separators=(",", ":"))
+        return cached
 
     def _actor_of(self, execution_id: str) -> Optional[str]:
         raw = self.redis.hget(keys.execution(execution_id), "actor_id")
@@ -264,10 +275,11 @@ def accepted_events(timeline: Timeline, record: dict, size: int, queue: str) -> 
            f" from run {record.get('run_id')} (item {record.get('run_item')}, stage "
            f"{record.get('run_stage')})" if record.get("run_id") else "")
     eid, actor_id = record["id"], record["actor_id"]
+    when = record["message_received_time"][:23] + "Z"  # iso_millis' form of the same moment
     return [timeline.event(eid, ACCEPTED, f"Message accepted{how} for {record.get('executor')} "
-                           f"({record.get('content_type')}, {size} bytes).", actor_id),
+                           f"({record.get('content_type')}, {size} bytes).", actor_id, when=when),
             timeline.event(eid, QUEUED, f"Queued for a spawner on queue {queue!r}.", actor_id,
-                           detail={"queue": queue})]
+                           detail={"queue": queue}, when=when)]
 
 
 def claimed(timeline: Timeline, execution_id: str, actor_id: str, spawner: str,

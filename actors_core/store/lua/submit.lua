@@ -5,10 +5,11 @@
 -- KEYS[K + 1..9]  the sequence counter, the execution, its message, the actor's executions,
 --                 its mailbox, the set of mailboxes, the actor's and the tenant's by-time
 --                 indexes, the SUBMITTED status set
--- ARGV[A + 1..10] execution id, actor id, arrival (epoch seconds), message body, the events
---                 (JSON: timeline.py's specs), the actor's capacity, its lease key prefix, the
---                 wake-up list, the pending wake-ups hash, n
--- ARGV[A + 11 ..] the record's own n field/value pairs (JSON values); whatever follows is free
+-- ARGV[A + 1..10] execution id, actor id, arrival (epoch seconds), message body, e (the
+--                 number of events), the actor's capacity, its lease key prefix, the wake-up
+--                 list, the pending wake-ups hash, n
+-- ARGV[A + 11 ..] the record's own n field/value pairs (JSON values), then e events of 12
+--                 values each (timeline.py's Timeline.event specs, appended as they are)
 -- SUBMITTED:      the fields every new execution starts with, compiled in ahead of this file
 --                 by store/scripts.py (store/executions.py SUBMITTED_FIELDS)
 -- Answers {'ok', sequence}.
@@ -31,7 +32,9 @@ redis.call('ZADD', KEYS[K + 8], arrival, eid)
 redis.call('SADD', KEYS[K + 9], eid)
 
 -- ACCEPTED and QUEUED (timeline.py), then a wake-up if a free worker has none promised
-append_events(cjson.decode(ARGV[A + 5]))
+for event = 0, tonumber(ARGV[A + 5]) - 1 do
+  append_event(unpack(ARGV, last + 1 + 12 * event, last + 12 * (event + 1)))
+end
 wake(aid, KEYS[K + 5], ARGV[A + 7], tonumber(ARGV[A + 6]), ARGV[A + 8], ARGV[A + 9])
 
 return {'ok', seq}
