@@ -108,3 +108,21 @@ def test_events_are_published_for_streams(store, registered):
     message = pubsub.get_message(timeout=1)
     assert message["data"].decode() == f"{actor['id']} {eid}"
     assert timeline.FINAL == ("FINISHED", "ERROR", "CANCELLED")
+
+
+def test_an_events_body_is_json_dumps_of_its_fields(store):
+    """Timeline.event builds the body from parts (a message post makes two); the bytes are
+    those json.dumps would write, whatever the text holds."""
+    import json
+
+    from actors_core.store.timeline import Timeline
+
+    timeline = Timeline(store.redis)
+    message, detail = 'Queued "x" \\ é \u2603 \n', {"queue": "q", "n": [1, None, True]}
+    spec = timeline.event("e1", "QUEUED", message, "a1", detail=detail,
+                          when="2026-01-01T00:00:00.123Z")
+    expected = {"time": "2026-01-01T00:00:00.123Z", "type": "QUEUED", "message": message,
+                "source": timeline.source.as_dict(), "execution_id": "e1", "detail": detail}
+    assert spec[4] == json.dumps(expected, separators=(",", ":"))[1:]
+    plain = json.loads("{" + timeline.event("e1", "ACCEPTED", "m", "a1", service="runtime")[4])
+    assert plain["source"]["service"] == "runtime" and "detail" not in plain
