@@ -67,7 +67,9 @@ local function append_event(events, types, feed, cursor, body, kind, once, final
   if feed ~= '' then
     local position = redis.call('INCR', cursor)
     redis.call('ZADD', feed, position, '{"cursor":' .. position .. ',"seq":' .. seq .. ',' .. body)
-    redis.call('ZREMRANGEBYRANK', feed, 0, -tonumber(feed_length) - 1)
+    if position > tonumber(feed_length) then  -- the feed holds at most `position` events
+      redis.call('ZREMRANGEBYRANK', feed, 0, -tonumber(feed_length) - 1)
+    end
   end
   if final == '1' then
     redis.call('SADD', types, '#final')

@@ -54,7 +54,7 @@ local function wake(actor, mailbox, lease_prefix, capacity, wake_list, wakes)
   local waiting = redis.call('ZCARD', mailbox)
   if waiting == 0 then return 0 end
   local pending = tonumber(redis.call('HGET', wakes, actor) or '0')
-  if pending >= waiting then return 0 end
+  if pending >= waiting or pending >= capacity then return 0 end  -- before any lease is read
   local busy = 0
   for n = 1, capacity do
     if redis.call('EXISTS', lease_prefix .. n) == 1 then busy = busy + 1 end

@@ -19,8 +19,9 @@ local first = A + 11
 local last = first + 2 * tonumber(ARGV[A + 10]) - 1
 
 -- the execution and its place in the actor's history and mailbox
-redis.call('HSET', KEYS[K + 2], 'sequence', seq, unpack(ARGV, first, last))
-redis.call('HSET', KEYS[K + 2], unpack(SUBMITTED))
+local record = {'sequence', seq, unpack(SUBMITTED)}
+for i = first, last do record[#record + 1] = ARGV[i] end
+redis.call('HSET', KEYS[K + 2], unpack(record))
 redis.call('SET', KEYS[K + 3], ARGV[A + 4])
 redis.call('ZADD', KEYS[K + 4], seq, eid)
 redis.call('ZADD', KEYS[K + 5], seq, eid)
