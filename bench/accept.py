@@ -1,9 +1,12 @@
 """POST /actors/{id}/messages throughput and latency, against a minimal Flask app doing one LPUSH.
 
-Both apps run under the same gunicorn settings on one private redis-server. wrk drives them
-in alternate blocks (ours then the baseline, the baseline then ours, ...) for several rounds,
-so both see the same machine; each block prints requests/s, p50, p99 and the load average,
-and each scenario ends with the ratio ours/baseline of every round (median and spread).
+Both apps run under the same gunicorn settings (the Dockerfile's: actors_api.gunicorn_config,
+the actors_api.gunicorn_worker.ThreadWorker class, one worker per core, 16 threads) on one
+private redis-server. wrk drives them in alternate blocks (ours then the baseline, the
+baseline then ours, ...) for several rounds, so both see the same machine; each block prints
+requests/s, p50, p99 and the load average, and each scenario ends with the ratio
+ours/baseline of every round (median and spread). With --route, ours also runs with the fast
+lane off (every post through Flask's request machinery, as the baseline's) as a third side.
 
 Scenarios, in this order:
   empty    a fresh actor
@@ -18,6 +21,7 @@ spawner), so the mailbox only grows. Targets (issue 15): ours >= 0.8x the baseli
 requests/s and p99 < 20 ms, flat with a million messages queued and during a listing.
 
     python bench/accept.py [--rounds 5] [--seconds 5] [--connections 16] [--queued 1000000]
+                           [--route] [--scenarios empty,queued,listing] [--json FILE]
 """
 from __future__ import annotations
 
@@ -130,11 +134,10 @@ class Listing:
         return False
 
 
-def interleaved(args, label: str, ours: Gunicorn, base: Gunicorn, ours_path: str, token: str,
-                redis=None):
-    """Alternate blocks of ours and the baseline; the per-round ratios (and Redis's own time
-    per command, which the machine's load hardly moves)."""
-    rows, ratios = [], []
+def interleaved(args, label: str, sides: dict, ours_path: str, token: str, redis=None):
+    """Blocks of each side in turn (A B C, C B A, ...); per round, each of ours' ratios to the
+    baseline (and Redis's own time per command, which the machine's load hardly moves)."""
+    rows, ratios = [], {name: [] for name in sides if name != "baseline"}
     if redis is not None:
         redis.config_resetstat()
     print(f"\n== {label}: {args.rounds} rounds of {args.seconds} s blocks, "
@@ -142,12 +145,12 @@ def interleaved(args, label: str, ours: Gunicorn, base: Gunicorn, ours_path: str
     print(f"{'round':>5} {'app':>8} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'non2xx':>6} "
           f"{'load 1m':>7}")
     for number in range(args.rounds):
-        order = (("ours", ours), ("baseline", base))
+        order = list(sides.items())
         if number % 2:
             order = order[::-1]
         round_results = {}
         for name, server in order:
-            path = ours_path if name == "ours" else "/actors/bench/messages"
+            path = "/actors/bench/messages" if name == "baseline" else ours_path
             result = run_wrk(args, server.url + path, token)
             result["load"] = os.getloadavg()[0]
             round_results[name] = result
@@ -155,24 +158,35 @@ def interleaved(args, label: str, ours: Gunicorn, base: Gunicorn, ours_path: str
             print(f"{number + 1:>5} {name:>8} {result['rps']:>9.0f} {result['p50_us'] / 1000:>7.2f} "
                   f"{result['p99_us'] / 1000:>7.2f} {result['non2xx'] + result['socket_errors']:>6} "
                   f"{result['load']:>7.2f}", flush=True)
-        ratio = round_results["ours"]["rps"] / round_results["baseline"]["rps"]
-        ratios.append(ratio)
-        print(f"{'':>5} {'ratio':>8} {ratio:>9.2f}x   (load {os.getloadavg()[0]:.2f})", flush=True)
+        for name in ratios:
+            ratio = round_results[name]["rps"] / round_results["baseline"]["rps"]
+            ratios[name].append(ratio)
+            print(f"{'':>5} {name + '/base':>8} {ratio:>9.2f}x   (load {os.getloadavg()[0]:.2f})",
+                  flush=True)
     ours_rows = [r for _, name, r in rows if name == "ours"]
     base_rows = [r for _, name, r in rows if name == "baseline"]
+    everything = [r for _, _, r in rows]
     summary = {
         "scenario": label,
-        "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+        "ratio_median": statistics.median(ratios["ours"]), "ratio_min": min(ratios["ours"]),
+        "ratio_max": max(ratios["ours"]),
         "ours_rps_median": statistics.median(r["rps"] for r in ours_rows),
         "base_rps_median": statistics.median(r["rps"] for r in base_rows),
         "ours_p50_ms_median": statistics.median(r["p50_us"] for r in ours_rows) / 1000,
         "ours_p99_ms_median": statistics.median(r["p99_us"] for r in ours_rows) / 1000,
         "ours_p99_ms_max": max(r["p99_us"] for r in ours_rows) / 1000,
+        "base_p50_ms_median": statistics.median(r["p50_us"] for r in base_rows) / 1000,
         "base_p99_ms_median": statistics.median(r["p99_us"] for r in base_rows) / 1000,
-        "errors": sum(r["non2xx"] + r["socket_errors"] for r in ours_rows + base_rows),
-        "load_min": min(r["load"] for r in ours_rows + base_rows),
-        "load_max": max(r["load"] for r in ours_rows + base_rows),
+        "errors": sum(r["non2xx"] + r["socket_errors"] for r in everything),
+        "load_min": min(r["load"] for r in everything),
+        "load_max": max(r["load"] for r in everything),
     }
+    if "route" in ratios:
+        route_rows = [r for _, name, r in rows if name == "route"]
+        summary.update(route_ratio_median=statistics.median(ratios["route"]),
+                       route_ratio_min=min(ratios["route"]), route_ratio_max=max(ratios["route"]),
+                       route_rps_median=statistics.median(r["rps"] for r in route_rows),
+                       route_p99_ms_median=statistics.median(r["p99_us"] for r in route_rows) / 1000)
     if redis is not None:
         stats = redis.info("commandstats")
         for command in ("evalsha", "lpush"):
@@ -183,8 +197,14 @@ def interleaved(args, label: str, ours: Gunicorn, base: Gunicorn, ours_path: str
           f"{summary['ratio_min']:.2f}-{summary['ratio_max']:.2f}); ours "
           f"{summary['ours_rps_median']:.0f} req/s p50 {summary['ours_p50_ms_median']:.2f} ms "
           f"p99 {summary['ours_p99_ms_median']:.2f} ms (max {summary['ours_p99_ms_max']:.2f}); "
-          f"baseline {summary['base_rps_median']:.0f} req/s p99 {summary['base_p99_ms_median']:.2f} ms; "
-          f"load {summary['load_min']:.1f}-{summary['load_max']:.1f}", flush=True)
+          f"baseline {summary['base_rps_median']:.0f} req/s p50 {summary['base_p50_ms_median']:.2f} "
+          f"ms p99 {summary['base_p99_ms_median']:.2f} ms; load {summary['load_min']:.1f}-"
+          f"{summary['load_max']:.1f}", flush=True)
+    if "route" in ratios:
+        print(f"{label}: route (fast lane off)/baseline {summary['route_ratio_median']:.2f}x "
+              f"(spread {summary['route_ratio_min']:.2f}-{summary['route_ratio_max']:.2f}), "
+              f"{summary['route_rps_median']:.0f} req/s p99 {summary['route_p99_ms_median']:.2f} ms",
+              flush=True)
     return summary
 
 
@@ -214,6 +234,9 @@ def main() -> int:
     parser.add_argument("--listing-limit", type=int, default=0,
                         help="page size the listing client asks for (0: none, the default page)")
     parser.add_argument("--scenarios", default="empty,queued,listing")
+    parser.add_argument("--route", action="store_true",
+                        help="also run ours with the fast lane off (ACTORS_FAST_LANE=0): every "
+                             "post through Flask's request machinery")
     parser.add_argument("--json", help="also write the summaries to this file")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -232,9 +255,16 @@ def main() -> int:
     try:
         ours = Gunicorn("ours", "actors_api:create_app()", args, environment)
         servers.append(ours)
+        sides = {"ours": ours}
+        if args.route:
+            route = Gunicorn("route", "actors_api:create_app()", args,
+                             dict(environment, ACTORS_FAST_LANE="0"))
+            servers.append(route)
+            sides["route"] = route
         base = Gunicorn("baseline", "minimal_app:create_app()", args, environment,
                         pythonpath=str(BENCH))
         servers.append(base)
+        sides["baseline"] = base
         config = Config(jwt_secret=SECRET, redis_url=redis_server.url)
         store = Store(redis_lib.Redis.from_url(redis_server.url), config)
         token = mint(config, "bench", ttl=6 * 3600)
@@ -245,17 +275,17 @@ def main() -> int:
         path = f"/actors/{actor_id}/messages"
         summaries = []
         if "empty" in scenarios:
-            summaries.append(interleaved(args, "empty", ours, base, path, token, store.redis))
+            summaries.append(interleaved(args, "empty", sides, path, token, store.redis))
         if "queued" in scenarios or "listing" in scenarios:
             print(f"\n-- queueing {args.queued:,} messages for actor {actor_id}")
             preload(store, actor_id, args.queued)
         if "queued" in scenarios:
-            summaries.append(interleaved(args, f"queued ({args.queued:,})", ours, base, path, token,
+            summaries.append(interleaved(args, f"queued ({args.queued:,})", sides, path, token,
                                          store.redis))
         if "listing" in scenarios:
             url = f"{ours.url}/actors/{actor_id}/executions"
             with Listing(url, token, args.listing_limit) as listing:
-                summary = interleaved(args, f"queued ({args.queued:,}) + listing", ours, base,
+                summary = interleaved(args, f"queued ({args.queued:,}) + listing", sides,
                                       path, token, store.redis)
             summary["listing_requests"] = len(listing.seconds)
             summary["listing_ms_median"] = statistics.median(listing.seconds) * 1000
