@@ -29,7 +29,7 @@ from actors_core.store.scripts import StaleAccess, TokenRevoked
 
 from . import front_door, metrics
 from .auth import EXECUTE
-from .errors import APIError, envelope_body
+from .errors import envelope_body
 from .routes import ROUTED_WORDS
 from .routes.messages import (ACCEPTED_MESSAGE, accepted, check_deliverable, new_execution,
                               parse_body)
@@ -53,6 +53,7 @@ class FastLane:
         self.tokens = app.extensions["actors_tokens"]
         self.grants = app.extensions["actors_grants"]
         self.headers = [("Content-Type", "application/json"), *cors_headers.items()]
+        self._bases = {}
 
     def __call__(self, environ, start_response):
         if not self.on or environ["REQUEST_METHOD"] != "POST" or environ.get("QUERY_STRING"):
@@ -110,7 +111,8 @@ class FastLane:
             content_type, body, msg = parse_body(mimetype, mimetype == "application/json",
                                                  lambda: data)
             check_deliverable(content_type, body, {}, self.limit)
-        except APIError:
+            base = self._base(environ)
+        except Exception:  # a bad message or Host header: Flask says what is wrong
             return None
         try:
             execution = front_door.submit_once(self.store, grant, identity.token_id,
@@ -120,12 +122,23 @@ class FastLane:
             return None
         actor = grant.actor
         metrics.message_accepted(actor, content_type, app=self.app)
-        base = get_current_url(environ.get("wsgi.url_scheme", "http"),
-                               get_host(environ, self.app.config.get("TRUSTED_HOSTS")))
-        result = accepted(execution["id"], msg, actor["id"], actor["owner"], base.rstrip("/"))
+        result = accepted(execution["id"], msg, actor["id"], actor["owner"], base)
         return (self.app.json.dumps(envelope_body(result, ACCEPTED_MESSAGE, "success",
                                                   self.version), separators=(",", ":"))
                 + "\n").encode()
+
+    def _base(self, environ) -> str:
+        """``request.host_url`` without its slash, as ``context.links`` takes it (remembered
+        per scheme and Host header: werkzeug's parsing is a fair part of a post's CPU)."""
+        key = (environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST"),
+               environ.get("SERVER_NAME"), environ.get("SERVER_PORT"))
+        base = self._bases.get(key)
+        if base is None:
+            base = get_current_url(key[0], get_host(environ, self.app.config.get("TRUSTED_HOSTS")))
+            base = base.rstrip("/")
+            if len(self._bases) < 64:  # a handful of names a server is reached by
+                self._bases[key] = base
+        return base
 
     def _flask_error(self, environ, start_response, error: Exception):
         with self.app.request_context(environ):

@@ -44,6 +44,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
+from bench.common import children, cpu_seconds  # noqa: E402
 from actors_core.config import Config  # noqa: E402
 from actors_core.ids import new_id  # noqa: E402
 from actors_core.store import Store  # noqa: E402
@@ -80,6 +81,10 @@ class Gunicorn:
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"gunicorn for {name} did not start")
+
+    def pids(self) -> list:
+        """The master and its worker processes."""
+        return [self.process.pid, *children(self.process.pid)]
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -134,7 +139,12 @@ class Listing:
         return False
 
 
-def interleaved(args, label: str, sides: dict, ours_path: str, token: str, redis=None):
+def cpu_of(pids) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def interleaved(args, label: str, sides: dict, ours_path: str, token: str, redis=None,
+                redis_pid: int = None):
     """Blocks of each side in turn (A B C, C B A, ...); per round, each of ours' ratios to the
     baseline (and Redis's own time per command, which the machine's load hardly moves)."""
     rows, ratios = [], {name: [] for name in sides if name != "baseline"}
@@ -143,7 +153,7 @@ def interleaved(args, label: str, sides: dict, ours_path: str, token: str, redis
     print(f"\n== {label}: {args.rounds} rounds of {args.seconds} s blocks, "
           f"{args.connections} connections")
     print(f"{'round':>5} {'app':>8} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'non2xx':>6} "
-          f"{'load 1m':>7}")
+          f"{'load 1m':>7} {'app CPU us/req':>14} {'redis us/req':>12}")
     for number in range(args.rounds):
         order = list(sides.items())
         if number % 2:
@@ -151,13 +161,20 @@ def interleaved(args, label: str, sides: dict, ours_path: str, token: str, redis
         round_results = {}
         for name, server in order:
             path = "/actors/bench/messages" if name == "baseline" else ours_path
+            pids = server.pids()
+            before = cpu_of(pids), cpu_of([redis_pid] if redis_pid else [])
             result = run_wrk(args, server.url + path, token)
+            after = cpu_of(pids), cpu_of([redis_pid] if redis_pid else [])
             result["load"] = os.getloadavg()[0]
+            # CPU per request (what the load moves least): the app's processes, and Redis
+            result["app_cpu_us"] = (after[0] - before[0]) / max(result["requests"], 1) * 1e6
+            result["redis_cpu_us"] = (after[1] - before[1]) / max(result["requests"], 1) * 1e6
             round_results[name] = result
             rows.append((number, name, result))
             print(f"{number + 1:>5} {name:>8} {result['rps']:>9.0f} {result['p50_us'] / 1000:>7.2f} "
                   f"{result['p99_us'] / 1000:>7.2f} {result['non2xx'] + result['socket_errors']:>6} "
-                  f"{result['load']:>7.2f}", flush=True)
+                  f"{result['load']:>7.2f} {result['app_cpu_us']:>14.0f} "
+                  f"{result['redis_cpu_us']:>12.0f}", flush=True)
         for name in ratios:
             ratio = round_results[name]["rps"] / round_results["baseline"]["rps"]
             ratios[name].append(ratio)
@@ -177,6 +194,10 @@ def interleaved(args, label: str, sides: dict, ours_path: str, token: str, redis
         "ours_p99_ms_max": max(r["p99_us"] for r in ours_rows) / 1000,
         "base_p50_ms_median": statistics.median(r["p50_us"] for r in base_rows) / 1000,
         "base_p99_ms_median": statistics.median(r["p99_us"] for r in base_rows) / 1000,
+        "ours_app_cpu_us_median": statistics.median(r["app_cpu_us"] for r in ours_rows),
+        "base_app_cpu_us_median": statistics.median(r["app_cpu_us"] for r in base_rows),
+        "ours_redis_cpu_us_median": statistics.median(r["redis_cpu_us"] for r in ours_rows),
+        "base_redis_cpu_us_median": statistics.median(r["redis_cpu_us"] for r in base_rows),
         "errors": sum(r["non2xx"] + r["socket_errors"] for r in everything),
         "load_min": min(r["load"] for r in everything),
         "load_max": max(r["load"] for r in everything),
@@ -200,6 +221,10 @@ def interleaved(args, label: str, sides: dict, ours_path: str, token: str, redis
           f"baseline {summary['base_rps_median']:.0f} req/s p50 {summary['base_p50_ms_median']:.2f} "
           f"ms p99 {summary['base_p99_ms_median']:.2f} ms; load {summary['load_min']:.1f}-"
           f"{summary['load_max']:.1f}", flush=True)
+    print(f"{label}: CPU per request, app + Redis: ours {summary['ours_app_cpu_us_median']:.0f} + "
+          f"{summary['ours_redis_cpu_us_median']:.0f} us, baseline "
+          f"{summary['base_app_cpu_us_median']:.0f} + {summary['base_redis_cpu_us_median']:.0f} us",
+          flush=True)
     if "route" in ratios:
         print(f"{label}: route (fast lane off)/baseline {summary['route_ratio_median']:.2f}x "
               f"(spread {summary['route_ratio_min']:.2f}-{summary['route_ratio_max']:.2f}), "
@@ -275,18 +300,19 @@ def main() -> int:
         path = f"/actors/{actor_id}/messages"
         summaries = []
         if "empty" in scenarios:
-            summaries.append(interleaved(args, "empty", sides, path, token, store.redis))
+            summaries.append(interleaved(args, "empty", sides, path, token, store.redis,
+                                         redis_server.process.pid))
         if "queued" in scenarios or "listing" in scenarios:
             print(f"\n-- queueing {args.queued:,} messages for actor {actor_id}")
             preload(store, actor_id, args.queued)
         if "queued" in scenarios:
             summaries.append(interleaved(args, f"queued ({args.queued:,})", sides, path, token,
-                                         store.redis))
+                                         store.redis, redis_server.process.pid))
         if "listing" in scenarios:
             url = f"{ours.url}/actors/{actor_id}/executions"
             with Listing(url, token, args.listing_limit) as listing:
                 summary = interleaved(args, f"queued ({args.queued:,}) + listing", sides,
-                                      path, token, store.redis)
+                                      path, token, store.redis, redis_server.process.pid)
             summary["listing_requests"] = len(listing.seconds)
             summary["listing_ms_median"] = statistics.median(listing.seconds) * 1000
             summary["listing_ms_max"] = max(listing.seconds) * 1000

@@ -177,3 +177,14 @@ def test_the_lane_counts_and_times_its_posts_like_the_route(http, alice):
     _post_json(http, path, alice)  # the lane
     after = figures()
     assert after[0] == before[0] + 1 and after[1] == before[1] + 1
+
+
+def test_links_name_the_host_the_client_used(http, alice):
+    actor = _actor(http, alice)
+    path = f"/actors/{actor['id']}/messages"
+    _post_json(http, path, alice)
+    for host in ("api.example.org", "localhost:8000"):
+        links = http.post(path, data=b"{}", base_url=f"https://{host}",
+                          headers=dict(alice, **{"Content-Type": "application/json"})
+                          ).json["result"]["_links"]
+        assert links["messages"] == f"https://{host}{path}"
