@@ -406,13 +406,14 @@ class ExecutionRun:
             fields["exit_code"] = exit_code
         if self._exited.is_set():  # never mid-write: it has exited
             fields.update(outputs.collect(self))  # before finish: the final record lists them
+        retry = retries.decide(self.actor, dict(record, status=str(status), **fields))
+        if retry is not None:
+            fields.update(retry.fields)
         finished, changed = self.store.executions.finish(
             record, status, self._log_ex(),
             outcome=(not failed, self.config.actor_error_threshold, reason),
-            events=self.take_events(), **fields)
+            events=self.take_events(), retry_at=retry and retry.due, **fields)
         if finished:
-            retries.after_finish(self.store, self.actor["id"], self.execution_id,
-                                 actor=self.actor)
             metrics.execution_finished(self.actor, record, status, exit_code,
                                        fields.get("final_state"), fields.get("runtime"),
                                        self.killed)
