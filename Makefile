@@ -3,7 +3,7 @@
 #   make images           build images/*/Dockerfile -> actors/NAME:latest
 #   make test [ARGS=..]   everything above, then pytest (ARGS are passed to pytest)
 #   make run  [ARGS=..]   everything above, then `actors dev` (ARGS are passed to it)
-#   make bench [ARGS=..]  bench/dispatch.py (python bench/search.py for search)
+#   make bench [ARGS=..]  bench/dispatch.py (python bench/search.py for search, python bench/accept.py for message posts: needs wrk)
 #   make clean            remove .venv and caches
 
 SHELL := /bin/bash
