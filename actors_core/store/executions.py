@@ -3,8 +3,9 @@
 All status changes go through the Lua scripts below, so each rule is enforced
 atomically in Redis, whoever calls it and however many spawners run:
 
-* ``submit``   nothing -> SUBMITTED, message stored, mailbox entry and (if a slot
-               can take it) a wake-up written in one MULTI: an accepted message is
+* ``submit``   nothing -> SUBMITTED, message stored, mailbox entry, indexes and (if a
+               slot can take it) a wake-up written by one script (``lua/submit.lua``, under
+               the guards of the API's cached access decision): an accepted message is
                never half-recorded.
 * ``claim``    the oldest SUBMITTED in the mailbox -> RUNNING (skips cancelled ones);
                also inside the admission script (admission.py), with the lease, the
@@ -21,7 +22,7 @@ executions, kept by those two scripts alone, so no listing reads every record
 (listing.py pages them).
 
 Each transition that happened appends its status event (timeline.py): ACCEPTED and
-QUEUED inside submit's MULTI, CLAIMED, STARTED, FINISHED and ERROR inside the
+QUEUED inside submit's script, CLAIMED, STARTED, FINISHED and ERROR inside the
 transition's own script, CANCELLED right after cancel's, FORCE_QUIT_REQUESTED for
 the first kill request.
 

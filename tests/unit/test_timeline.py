@@ -126,3 +126,35 @@ def test_an_events_body_is_json_dumps_of_its_fields(store):
     assert spec[4] == json.dumps(expected, separators=(",", ":"))[1:]
     plain = json.loads("{" + timeline.event("e1", "ACCEPTED", "m", "a1", service="runtime")[4])
     assert plain["source"]["service"] == "runtime" and "detail" not in plain
+
+
+def test_events_appended_together_are_what_appending_them_one_by_one_writes(store):
+    """submit's script appends ACCEPTED and QUEUED together (append_together): the same
+    execution log, actor feed and cursors as two append_event calls, and once-only kinds
+    are still refused the second time."""
+    from actors_core.store import timeline as tl
+
+    script = store.redis.register_script(tl.APPEND_LUA + """
+local specs = cjson.decode(ARGV[1])
+if ARGV[2] == 'together' then return append_together(specs) end
+local n = 0
+for _, spec in ipairs(specs) do if append_event(unpack(spec)) > 0 then n = n + 1 end end
+return n
+""")
+    timeline = store.timeline
+    logs = {}
+    for how, eid, actor in (("together", "e1", "a1"), ("one by one", "e2", "a2")):
+        specs = [timeline.event(eid, tl.ACCEPTED, "accepted", actor, when="2026-01-01T00:00:00.000Z"),
+                 timeline.event(eid, tl.QUEUED, "queued", actor, detail={"queue": "q"},
+                                when="2026-01-01T00:00:00.000Z")]
+        import json
+
+        assert script(args=[json.dumps(specs), how]) == 2
+        assert script(args=[json.dumps(specs), how]) == 0  # once-only kinds: refused again
+        log = timeline.since(eid)
+        feed = timeline.feed_since(actor)
+        logs[how] = ([(e["seq"], e["type"]) for e in log["events"]],
+                     [(e["cursor"], e["seq"], e["type"]) for e in feed["events"]],
+                     timeline.feed_cursor(actor))
+    assert logs["together"] == logs["one by one"] == (
+        [(1, "ACCEPTED"), (2, "QUEUED")], [(1, 1, "ACCEPTED"), (2, 2, "QUEUED")], 2)

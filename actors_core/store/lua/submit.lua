@@ -9,7 +9,7 @@
 --                 number of events), the actor's capacity, its lease key prefix, the wake-up
 --                 list, the pending wake-ups hash, n
 -- ARGV[A + 11 ..] the record's own n field/value pairs (JSON values), then e events of 12
---                 values each (timeline.py's Timeline.event specs, appended as they are)
+--                 values each (timeline.py's Timeline.event specs, appended together)
 -- SUBMITTED:      the fields every new execution starts with, compiled in ahead of this file
 --                 by store/scripts.py (store/executions.py SUBMITTED_FIELDS)
 -- Answers {'ok', sequence}.
@@ -33,9 +33,11 @@ redis.call('ZADD', KEYS[K + 8], arrival, eid)
 redis.call('SADD', KEYS[K + 9], eid)
 
 -- ACCEPTED and QUEUED (timeline.py), then a wake-up if a free worker has none promised
+local events = {}
 for event = 0, tonumber(ARGV[A + 5]) - 1 do
-  append_event(unpack(ARGV, last + 1 + 12 * event, last + 12 * (event + 1)))
+  events[event + 1] = {unpack(ARGV, last + 1 + 12 * event, last + 12 * (event + 1))}
 end
+append_together(events)
 wake(aid, KEYS[K + 5], ARGV[A + 7], tonumber(ARGV[A + 6]), ARGV[A + 8], ARGV[A + 9])
 
 return {'ok', seq}
