@@ -34,7 +34,7 @@ from .routes import ROUTED_WORDS
 from .routes.messages import (ACCEPTED_MESSAGE, accepted, check_deliverable, new_execution,
                               parse_body)
 
-PATH = re.compile(r"/actors/([A-Za-z0-9_.-]+)/messages/?")
+PATH = re.compile(r"/actors/([A-Za-z0-9_.-]+)/messages")  # the route's own spelling only
 RULE = "/actors/<actor:actor_id>/messages"  # the route's rule, as the metrics name it
 BODIES = ("application/json", "text/plain", "application/octet-stream")
 

@@ -99,7 +99,8 @@ def test_what_the_lane_does_not_take_goes_to_flask(http, alice, store, routed):
     eid = with_query.json["result"]["execution_id"]
     assert store.executions.get_internal(eid)["environment"] == {"NAME": "v"}
     assert _post_json(http, path, {}).status_code == 401
-    assert len(routed) == count + 2
+    assert _post_json(http, path + "/", alice).status_code == 200  # another spelling
+    assert len(routed) == count + 3
 
 
 def test_refusals_are_flasks_with_the_body_put_back(http, alice, store, routed):
