@@ -91,7 +91,7 @@ class SpawnerContext:
         number = self.store.leases.acquire(actor_id, self.capacity(actor), lease_owner)
         if number is None:
             return None
-        run = ExecutionRun(self, actor, None, number, lease_owner)
+        run = run_class(actor)(self, actor, None, number, lease_owner)
         try:
             needed = requested_count(actor.get("gpus"), len(self.gpus))
             if 0 < needed <= len(self.gpus):
@@ -322,7 +322,7 @@ class ExecutionRun:
             run_as_image_user=bool(self.actor.get("use_container_uid")),
             workdir=str(self.workdir), gpus=self.gpus,
         )
-        handle = self.spawner.runtime.start(spec)
+        handle = self._launch(spec)
         if self.gpus:
             self.store.executions.mark_started(self.execution_id, gpus=[
                 {"index": g.index, "uuid": g.uuid, "name": g.name} for g in self.gpus])
@@ -334,6 +334,10 @@ class ExecutionRun:
         if self._pipe is not None:
             self._pipe.start()
         return handle
+
+    def _launch(self, spec: RunSpec) -> Handle:
+        """A new container (or process) for the execution; warm.py's runs use a kept one."""
+        return self.spawner.runtime.start(spec)
 
     def _access_token(self, tenant: str) -> str:
         """The owner's token, for this actor only. Its ``jti`` is recorded on the execution,
@@ -390,7 +394,8 @@ class ExecutionRun:
         reason = ""
         if self.killed:
             final_state["ForceQuit"] = True
-            reason = "Force-quit on request; the container was killed."
+            how = getattr(self.handle, "killed_how", "the container was killed")
+            reason = f"Force-quit on request; {how}."
         self.finish(ExecutionStatus.COMPLETE, reason, exit_code, **fields)
 
     def _cleanup(self) -> None:
@@ -461,6 +466,16 @@ class ExecutionRun:
     def _log_ex(self) -> int:
         return int(self.actor.get("log_ex") or self.config.log_ex)
 
+
+
+def run_class(actor: dict) -> type:
+    """A warm actor's executions use kept containers (warm.py); the rest, new ones."""
+    if actor.get("warm"):
+        from .warm import WarmRun  # it builds on this module
+
+        if WarmRun.serves(actor):
+            return WarmRun
+    return ExecutionRun
 
 
 def _runtime_seconds(state: dict) -> float:
