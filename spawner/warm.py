@@ -305,7 +305,11 @@ class WarmPool:
         home = place.dir / "home"
         home.mkdir(exist_ok=True)
         spec.environment = dict(spec.environment, HOME=str(home))
-        return self.runtime.start(spec)
+        handle = self.runtime.start(spec)
+        state = handle.final_state
+        handle.final_state = lambda: dict(state(), Warm=True)  # as the other forms say
+        handle.killed_how = "the execution's processes were killed; its warm place goes on"
+        return handle
 
     # -- the kept things --------------------------------------------------------
     def _handle(self, record: dict) -> Optional[Handle]:
@@ -329,6 +333,8 @@ class WarmPool:
         return ProcessHandle(Path(descriptor), found) if found else None
 
     def _gone(self, record: dict) -> Optional[str]:
+        if self.runtime.name == "process":
+            return _process_gone(record)
         handle = self._handle(record)
         if handle is None:
             return "the warm container was removed"
@@ -435,6 +441,24 @@ def message_environment(spec: RunSpec, place: Place, inside: bool) -> dict:
                               f"({mount.source}); run this actor cold (warm: false).")
         environment[variable] = path
     return environment
+
+
+def _process_gone(record: dict) -> Optional[str]:
+    """Why a handler process is gone (its exit code, once its parent recorded it), or None
+    while it runs. Read from /proc, not from a handle: another slot process may be its
+    parent, and a zombie has ended."""
+    from .runtimes import procfs
+    from .runtimes.process import _read
+
+    for _ in range(20):
+        found = _read(Path(record.get("descriptor", ""))) or {}
+        if found.get("exit_code") is not None:
+            return f"the warm container exited with code {found['exit_code']}"
+        stat = procfs.read_stat(found.get("pid", 0)) if found else None
+        if stat is not None and stat.start == found.get("start_ticks") and stat.state not in "ZX":
+            return None
+        time.sleep(0.05)  # its parent is about to record the exit code
+    return "the warm container's process is gone"
 
 
 def _tail(handle: Handle, size: int = 2000) -> str:

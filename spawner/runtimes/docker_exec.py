@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from typing import Callable, Iterator, Optional
 
 from docker.errors import DockerException, NotFound
@@ -52,6 +53,7 @@ class DockerExec(StreamedExecution):
         self._before = container_usage() if (alone and container_usage) else None
         self._usage: Optional[Usage] = None
         self.killed_container = False
+        self._killed_by_us = False
 
     def _call(self) -> Iterator[bytes]:
         api = self.client.api
@@ -63,16 +65,24 @@ class DockerExec(StreamedExecution):
         return int(code) if code is not None else -1
 
     def _lost(self) -> Optional[str]:
-        try:
-            self.container.reload()
-        except NotFound:
-            return "the warm container was removed"
-        state = self.container.attrs.get("State", {})
-        if state.get("Running"):
+        """A SIGKILLed exec that we did not kill may have died with its container, which
+        Docker may still show running for a moment: looked at for up to a second."""
+        looks = 1 if self._killed_by_us or self.exit_code not in (None, -1, 137) else 20
+        for look in range(looks):
+            try:
+                self.container.reload()
+            except NotFound:
+                return "the warm container was removed"
+            state = self.container.attrs.get("State", {})
+            if not state.get("Running"):
+                break
+            if look + 1 < looks:
+                time.sleep(0.05)
+        else:
             return None
-        oom = " (out of memory)" if state.get("OOMKilled") else ""
         if self.killed_container:
             return "the warm container was killed to force-quit this execution"
+        oom = " (out of memory)" if state.get("OOMKilled") else ""
         return f"the warm container exited with code {state.get('ExitCode')}{oom}"
 
     def usage(self) -> Optional[Usage]:
@@ -101,6 +111,7 @@ class DockerExec(StreamedExecution):
         """The exec's process tree, from the host; the container only if that is refused."""
         if self._exited.is_set():
             return
+        self._killed_by_us = True
         if self.pid is None and self.exec_id is not None:
             try:
                 self.pid = self.client.api.exec_inspect(self.exec_id).get("Pid") or None

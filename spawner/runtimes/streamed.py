@@ -99,9 +99,9 @@ class StreamedExecution(Handle):
             log.info("warm call of %s broke off: %s", self.id, error)
             self.container_lost = self.container_lost or f"the call broke off: {error}"
         finally:
+            self.exit_code = code if code is not None else -1
             if self.container_lost is None and code != 0:  # a dead container ends its calls
                 self.container_lost = self._safely_lost()
-            self.exit_code = code if code is not None else -1
             self.finished_ns = time.time_ns()
             self._chunks.put(_END)
             self._exited.set()
