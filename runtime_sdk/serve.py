@@ -91,6 +91,7 @@ class _Execution:
         self._output = bytearray()
         self._since = 0.0
         self._done = False
+        self._wake_read, self._wake_write = os.pipe()
         self.result = {"exit_code": 0, "cpu_ns": 0, "io_bytes": 0}
 
     def run(self) -> None:
@@ -103,7 +104,7 @@ class _Execution:
             watcher.start()
             self._handle(json.loads(payload))
             self._done = True
-            self.connection.shutdown(socket.SHUT_RD)  # wakes the watcher: it ends
+            os.write(self._wake_write, b"x")  # the watcher ends at once
             watcher.join()
             self._flush()
             self._send(EXIT, json.dumps(self.result).encode())
@@ -111,6 +112,8 @@ class _Execution:
             pass  # the platform went away; nothing to tell
         finally:
             self.connection.close()
+            os.close(self._wake_read)
+            os.close(self._wake_write)
 
     def write(self, data: bytes) -> None:
         with self._lock:
@@ -146,10 +149,11 @@ class _Execution:
 
     def _watch(self, handler_thread: threading.Thread) -> None:
         while True:
-            readable, _, _ = select.select([self.connection], [], [], FLUSH_SECONDS)
+            readable, _, _ = select.select([self.connection, self._wake_read], [], [],
+                                           FLUSH_SECONDS)
             if self._done:
                 return
-            if readable:
+            if self.connection in readable:
                 data = self.connection.recv(1)
                 if self._done:
                     return

@@ -295,7 +295,7 @@ class ExecutionRun:
 
     # -- steps -------------------------------------------------------------
     def _start(self, execution: dict) -> Handle:
-        status_events.image_ready(self, self.spawner.runtime.ensure_image(self.actor["image"]))
+        status_events.image_ready(self, self._ensure_image())
         self.workdir.mkdir(parents=True, exist_ok=True)
         body = self.store.executions.message_body(self.execution_id)
         self._results = ResultsSocket(self._results_path(), self._store_result,
@@ -334,6 +334,10 @@ class ExecutionRun:
         if self._pipe is not None:
             self._pipe.start()
         return handle
+
+    def _ensure_image(self) -> Optional[bool]:
+        """The image usable here (True: pulled just now); warm.py's runs know it already."""
+        return self.spawner.runtime.ensure_image(self.actor["image"])
 
     def _launch(self, spec: RunSpec) -> Handle:
         """A new container (or process) for the execution; warm.py's runs use a kept one."""

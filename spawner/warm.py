@@ -174,6 +174,7 @@ class WarmPool:
         self._reaper: Optional[threading.Thread] = None
         self._lock = threading.Lock()
         self._containers: dict = {}  # kept container id -> (Container, argv, working folder)
+        self._identities: dict = {}  # kept container id -> its image's identity (provenance)
 
     def place(self, actor: dict, worker_number: int) -> Place:
         return Place(self.root, actor["id"], scheduling.warm_container_of(actor, worker_number))
@@ -266,9 +267,11 @@ class WarmPool:
                 connection = connect(str(place.dir / SOCKET))
             except OSError as error:
                 raise KeptGone(str(error))
-            return HandlerCall(connection, environment, labels,
+            call = HandlerCall(connection, environment, labels,
                                server_gone=lambda: self._gone(record),
-                               kill_server=lambda: self._kill_for(run, record)).begin()
+                               kill_server=lambda: self._kill_for(run, record))
+            call.identity = self._identity(record, spec.image)
+            return call.begin()
         from docker.errors import APIError, NotFound
 
         from .runtimes.docker_exec import DockerExec, create_exec
@@ -282,9 +285,23 @@ class WarmPool:
             raise KeptGone(str(error))
         alone = scheduling.warm_concurrency(run.actor) == 1
         usage = self._container_usage(container) if alone else None
-        return DockerExec(client, container, exec_id, labels,
+        call = DockerExec(client, container, exec_id, labels,
                           kill_container=lambda: self._kill_for(run, record),
-                          container_usage=usage, alone=alone).begin()
+                          container_usage=usage, alone=alone)
+        call.identity = self._identity(record, spec.image)
+        return call.begin()
+
+    def _identity(self, record: dict, image: str) -> dict:
+        """What the kept container runs (provenance), asked once per container."""
+        identity = self._identities.get(record["id"])
+        if identity is None:
+            handle = self._handle(record)
+            identity = self.runtime.image_identity(image, handle) if handle else {}
+            with self._lock:
+                if len(self._identities) > 256:
+                    self._identities.clear()
+                self._identities[record["id"]] = identity
+        return identity
 
     def _container(self, container_id: str, image: str) -> tuple:
         """The kept container and the command it runs per message, looked up once."""
@@ -491,6 +508,13 @@ class WarmRun(ExecutionRun):
 
     def idle_seconds(self) -> int:
         return int(self.actor.get("warm_idle_seconds") or self.config.warm_idle_seconds)
+
+    def _ensure_image(self):
+        """A kept container of this version of the actor runs the image: it is here."""
+        record = self.place.record()
+        if record is not None and record.get("fingerprint") == fingerprint(self.actor):
+            return False
+        return super()._ensure_image()
 
     def _launch(self, spec: RunSpec) -> Handle:
         self.place.enter()

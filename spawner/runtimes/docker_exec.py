@@ -58,8 +58,6 @@ class DockerExec(StreamedExecution):
     def _call(self) -> Iterator[bytes]:
         api = self.client.api
         for chunk in api.exec_start(self.exec_id, stream=True, demux=False):
-            if self.pid is None:
-                self.pid = api.exec_inspect(self.exec_id).get("Pid") or None
             yield chunk
         code = api.exec_inspect(self.exec_id).get("ExitCode")
         return int(code) if code is not None else -1
@@ -86,8 +84,15 @@ class DockerExec(StreamedExecution):
         return f"the warm container exited with code {state.get('ExitCode')}{oom}"
 
     def usage(self) -> Optional[Usage]:
+        """Sampled from /proc (not when the container's cgroup counts it alone), from the
+        exec's second second on: a short exec costs no extra request to Docker."""
         if self._exited.is_set():
             return self.final_usage()
+        if self._before is not None or time.time_ns() - self.started_ns < 1_000_000_000:
+            return self._usage
+        if self.pid is None:
+            with contextlib.suppress(DockerException):
+                self.pid = self.client.api.exec_inspect(self.exec_id).get("Pid") or None
         if self.pid:
             members = procfs.descendants(self.pid)
             stats = [s for s in map(procfs.read_stat, members) if s is not None]
