@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Optional
 
 VERSION = "0.1.0"
@@ -61,6 +61,7 @@ class Config:
     max_message_bytes: int = 100 * 1024 * 1024
     log_max_bytes: int = 1_000_000
     log_ex: int = 12 * 3600  # seconds logs and results are kept by default
+    execution_record_ttl: int = 0  # seconds a finished execution's record is kept; 0: forever
     default_max_workers: int = 6
     worker_idle_seconds: int = 120  # an idle worker beyond the actor's kept minimum is retired after this
     execution_token_ttl: int = 3600  # seconds an execution's token lives at most (revoked at its end)
@@ -121,6 +122,7 @@ class Config:
             max_message_bytes=_int("ACTORS_MAX_MESSAGE_BYTES", cls.max_message_bytes),
             log_max_bytes=_int("ACTORS_LOG_MAX_BYTES", cls.log_max_bytes),
             log_ex=_int("ACTORS_LOG_EX", cls.log_ex),
+            execution_record_ttl=_int("ACTORS_EXECUTION_RECORD_TTL", cls.execution_record_ttl),
             default_max_workers=_int("ACTORS_DEFAULT_MAX_WORKERS", cls.default_max_workers),
             worker_idle_seconds=_int("ACTORS_WORKER_IDLE_SECONDS", cls.worker_idle_seconds),
             execution_token_ttl=_int("ACTORS_EXECUTION_TOKEN_TTL", cls.execution_token_ttl),

@@ -55,6 +55,20 @@ def warm_container_of(actor: dict, worker_number: int) -> int:
     return (max(worker_number, 1) - 1) // warm_concurrency(actor)
 
 
+# The same rule for scripts that read the actor's hash (its fields JSON-encoded) in Redis
+# (store/admission.py); tests/unit/test_scheduling_lua.py checks that both agree.
+WORKER_CAPACITY_LUA = """
+local function worker_capacity(stateless, max_workers, default_workers, warm, concurrency)
+  if stateless ~= 'true' then return 1 end
+  local count = tonumber(max_workers)
+  if count == nil or count == 0 then count = tonumber(default_workers) end
+  local per_container = tonumber(concurrency)
+  if warm ~= 'true' or per_container == nil or per_container < 1 then per_container = 1 end
+  return math.floor(count) * math.floor(per_container)
+end
+"""
+
+
 def workers_to_keep(actor: dict, num: int, config) -> int:
     """``POST .../workers {num}`` keeps ``num`` workers, never more than the capacity."""
     return max(0, min(int(num), worker_capacity(actor, config)))
