@@ -353,9 +353,13 @@ class WarmPool:
         if self.runtime.name == "process":
             return _process_gone(record)
         handle = self._handle(record)
-        if handle is None:
-            return "the warm container was removed"
-        if handle.is_running():
+        for look in range(20):  # Docker may show a dying container running for a moment
+            if handle is None:
+                return "the warm container was removed"
+            if not handle.is_running():
+                break
+            time.sleep(0.05)
+        else:
             return None
         state = handle.final_state()
         oom = " (out of memory)" if state.get("OOMKilled") else ""
@@ -531,15 +535,16 @@ class WarmRun(ExecutionRun):
             self.place.leave()
 
     def _collect(self, exit_code: int) -> None:
+        """As any run's, except when the kept container died under the execution: then
+        ERROR, saying so (and why, when another execution's force-quit killed it)."""
         lost = getattr(self.handle, "container_lost", None)
         if not lost or (self.killed and getattr(self.handle, "killed_container", False)):
             super()._collect(exit_code)
             return
         self._log_thread.join(timeout=10)
+        self.logs.flush()
         self.usage = self.handle.final_usage() or self.usage
         self._stop_results()
-        if self._record() is None:
-            return
         final_state = self.handle.final_state()
         fields = dict(final_state=final_state, runtime=_runtime_seconds(final_state))
         if self.usage is not None:
@@ -547,5 +552,6 @@ class WarmRun(ExecutionRun):
         killed_for = self.place.killed_for()
         if killed_for and killed_for != self.execution_id:
             lost = f"the warm container was killed to force-quit execution {killed_for}"
+        self._remove_handle()
         self.finish(ExecutionStatus.ERROR, f"The warm container serving this execution is "
                     f"gone: {lost}.", exit_code, **fields)

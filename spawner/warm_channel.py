@@ -77,9 +77,14 @@ class HandlerCall(StreamedExecution):
             connection.close()
 
     def _lost(self) -> Optional[str]:
+        """Why the handler ended without an end frame (or with a non-zero exit code): its
+        container is gone, or else (if it ended without an end) it hung up mid-execution."""
         if self.killed_container:
             return "the warm container was killed to force-quit this execution"
-        return self._server_gone()
+        gone = self._server_gone()
+        if gone is None and self.exit_code == -1:
+            return "the handler hung up without finishing the execution"
+        return gone
 
     def usage(self) -> Optional[Usage]:
         return self._usage
