@@ -168,7 +168,8 @@ class Api:
         self.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("gunicorn")), "-c",
              "python:actors_api.gunicorn_config", "-b", f"127.0.0.1:{self.port}", "-w", "2",
-             "-k", "gthread", "--threads", "16", "actors_api:create_app()"],
+             "-k", "actors_api.gunicorn_worker.ThreadWorker", "--threads", "16",
+             "actors_api:create_app()"],
             env=environment, cwd=REPO, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
         self.token = None
         self._local = threading.local()

@@ -89,8 +89,13 @@ class Place:
         self._use = None
 
     def make(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o777)  # the container's user writes its socket and outputs here
+        """The container's user (any uid) writes its socket here: writable by all, but
+        sticky (no one replaces another user's socket) below a root no one else can list."""
+        if not self.dir.parent.exists():
+            self.dir.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.dir.parent, 0o711)
+        self.dir.mkdir(exist_ok=True)
+        os.chmod(self.dir, 0o1777)
 
     # -- locks --------------------------------------------------------------
     def enter(self) -> None:
