@@ -414,6 +414,20 @@ class WarmPool:
             except Exception:  # noqa: BLE001 - the next look tries again
                 log.exception("warm reaper")
 
+    def remove_all(self) -> int:
+        """Remove every kept container of this spawner (it is stopping, nothing runs)."""
+        removed = 0
+        for folder in sorted(self.root.glob("*.*")):
+            actor_id, _, number = folder.name.rpartition(".")
+            place = Place(self.root, actor_id, int(number) if number.isdigit() else 0)
+            record = place.record()
+            if record is not None:
+                with contextlib.suppress(Exception):
+                    self._remove(record)
+                place.forget()
+                removed += 1
+        return removed
+
     def reap(self) -> list:
         """Remove each kept container idle for its actor's ``warm_idle_seconds``; the keys
         of those removed."""

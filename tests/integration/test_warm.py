@@ -240,3 +240,26 @@ def test_warm_containers_scale_to_zero_after_their_idle_time(admin, runtime, for
         time.sleep(0.5)
     again = admin.wait(actor["id"], admin.send(actor["id"], "hello"), timeout=60)
     assert again["status"] == "COMPLETE"  # and scales up again from zero
+
+
+@pytest.mark.parametrize("runtime_name", ["docker", "process"])
+def test_a_stopping_spawner_takes_its_kept_containers_with_it(admin, environment, platform_dir,
+                                                              docker_engine, runtime_name):
+    queue = f"warmstop{runtime_name}"
+    extra = {"ACTORS_RUNTIME": "process"} if runtime_name == "process" else {}
+    process = SpawnerProcess(dict(environment, **extra), name=f"ws-{uuid.uuid4().hex[:6]}",
+                             queues=queue, slots=1, log_path=platform_dir / "warm-stop.log")
+    runtime = Runtime(runtime_name, queue, process, docker_engine, platform_dir)
+    try:
+        actor = _warm_actor(admin, runtime, "handler")
+        done = admin.wait(actor["id"], admin.send(actor["id"], "hello"), timeout=60)
+        assert done["status"] == "COMPLETE" and runtime.kept(actor["id"])
+        pids = runtime.handler_pids()
+    finally:
+        process.stop()
+    assert runtime.kept(actor["id"]) == []
+    if runtime_name == "process":
+        from spawner.runtimes import procfs
+
+        assert pids and not any(procfs.read_stat(pid) and procfs.read_stat(pid).state not in "ZX"
+                                for pid in pids)  # gone, or a zombie not yet reaped
