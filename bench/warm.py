@@ -178,7 +178,7 @@ class Api:
             try:
                 requests.get(self.url + "/actors", timeout=1)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)

@@ -594,6 +594,9 @@ class ExecutionRun:
         if self._pipe is not None:
             self._pipe.stop()
         self._remove_handle()
+        self._remove_workdir()
+
+    def _remove_workdir(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- results -----------------------------------------------------------

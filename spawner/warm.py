@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 import weakref
@@ -429,9 +430,11 @@ class WarmPool:
         return removed
 
     def reap(self) -> list:
-        """Remove each kept container idle for its actor's ``warm_idle_seconds``; the keys
-        of those removed."""
+        """Remove each kept container idle for its actor's ``warm_idle_seconds`` (the keys
+        of those removed) and the folders of ended executions."""
         removed = []
+        for done in self.root.glob("*/.done-*"):
+            shutil.rmtree(done, ignore_errors=True)
         for folder in sorted(self.root.glob("*.*")):
             actor_id, _, number = folder.name.rpartition(".")
             place = Place(self.root, actor_id, int(number) if number.isdigit() else 0)
@@ -552,6 +555,14 @@ class WarmRun(ExecutionRun):
             super()._cleanup()
         finally:
             self.place.leave()
+
+    def _remove_workdir(self) -> None:
+        """Renamed away now, removed by the pool's reaper thread: removing a folder inside
+        a running container's mount waits on the kernel (about a millisecond per folder)."""
+        try:
+            os.rename(self.workdir, self.place.dir / f".done-{self.execution_id}")
+        except OSError:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _collect(self, exit_code: int) -> None:
         """As any run's, except when the kept container died under the execution: then

@@ -76,6 +76,9 @@ class HandlerCall(StreamedExecution):
         finally:
             connection.close()
 
+    def _abandon(self) -> None:
+        self._connection.close()
+
     def _lost(self) -> Optional[str]:
         """Why the handler ended without an end frame (or with a non-zero exit code): its
         container is gone, or else (if it ended without an end) it hung up mid-execution."""

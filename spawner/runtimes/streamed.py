@@ -1,8 +1,9 @@
 """A handle for an execution inside a kept container: its output arrives on a stream.
 
 Both warm forms (a command run in the container, docker-exec style, and a message handed
-to a handler over its socket) are one call whose output is read by a thread of its own
-until the call ends with an exit code. :class:`StreamedExecution` turns that into the
+to a handler over its socket) are one call whose output is read until the call ends with an
+exit code. The reading is done by whoever iterates :meth:`stream_logs` (the runner's log
+pump), so a warm execution starts no thread of its own. :class:`StreamedExecution` turns that into the
 :class:`~spawner.runtimes.base.Handle` the runner follows, so a warm execution ends through
 the same ``finish()`` and ``release()`` as a cold one. Subclasses say how to start the call
 (:meth:`_call`, yielding output and returning the exit code), how to stop it (:meth:`kill`)
@@ -14,7 +15,6 @@ then ends the execution in ERROR (docs/warm.md).
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from typing import Iterator, Optional
@@ -24,7 +24,6 @@ from .base import Handle, Usage
 log = logging.getLogger(__name__)
 
 NEVER = "0001-01-01T00:00:00Z"
-_END = object()
 
 
 class StreamedExecution(Handle):
@@ -37,13 +36,10 @@ class StreamedExecution(Handle):
         self.exit_code: Optional[int] = None
         self.started_ns = time.time_ns()
         self.finished_ns: Optional[int] = None
-        self._chunks: queue.SimpleQueue = queue.SimpleQueue()
         self._exited = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"warm-call:{self.id}")
+        self._streaming = threading.Lock()  # the call is read once, by one reader
 
     def begin(self) -> "StreamedExecution":
-        self._thread.start()
         return self
 
     # -- what a subclass provides ------------------------------------------------
@@ -63,11 +59,32 @@ class StreamedExecution(Handle):
         return not self._exited.is_set()
 
     def stream_logs(self) -> Iterator[bytes]:
-        while True:
-            chunk = self._chunks.get()
-            if chunk is _END:
-                return
-            yield chunk
+        """The call's output as it comes; the call ends when this does."""
+        if not self._streaming.acquire(blocking=False):
+            self._exited.wait()
+            return
+        code = None
+        try:
+            calling = self._call()
+            while True:
+                try:
+                    chunk = next(calling)
+                except StopIteration as stop:
+                    code = stop.value
+                    break
+                yield chunk
+        except Exception as error:  # noqa: BLE001 - said in the record, never left hanging
+            log.info("warm call of %s broke off: %s", self.id, error)
+            self.container_lost = self.container_lost or f"the call broke off: {error}"
+        finally:
+            self._end(code)
+
+    def _end(self, code: Optional[int], look: bool = True) -> None:
+        self.exit_code = code if code is not None else -1
+        if look and self.container_lost is None and code != 0:  # a dead container ends its calls
+            self.container_lost = self._safely_lost()
+        self.finished_ns = time.time_ns()
+        self._exited.set()
 
     def final_state(self) -> dict:
         running = not self._exited.is_set()
@@ -80,31 +97,17 @@ class StreamedExecution(Handle):
 
     def remove(self) -> None:
         """The call's processes go if still there; the kept container stays (warm.py)."""
-        if not self._exited.is_set():
-            self.kill()
-            self._exited.wait(5)
+        if self._exited.is_set():
+            return
+        if self._streaming.acquire(blocking=False):  # never read: it never ran its course
+            self._abandon()
+            self._end(-1, look=False)
+            return
+        self.kill()
+        self._exited.wait(5)
 
-    # -- the reading thread -----------------------------------------------------
-    def _run(self) -> None:
-        code = None
-        try:
-            calling = self._call()
-            while True:
-                try:
-                    self._chunks.put(next(calling))
-                except StopIteration as stop:
-                    code = stop.value
-                    break
-        except Exception as error:  # noqa: BLE001 - said in the record, never left hanging
-            log.info("warm call of %s broke off: %s", self.id, error)
-            self.container_lost = self.container_lost or f"the call broke off: {error}"
-        finally:
-            self.exit_code = code if code is not None else -1
-            if self.container_lost is None and code != 0:  # a dead container ends its calls
-                self.container_lost = self._safely_lost()
-            self.finished_ns = time.time_ns()
-            self._chunks.put(_END)
-            self._exited.set()
+    def _abandon(self) -> None:
+        """Let go of a call nobody read (a start that failed after it was made)."""
 
     def _safely_lost(self) -> Optional[str]:
         try:

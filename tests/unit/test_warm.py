@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -92,15 +93,21 @@ def handler(tmp_path):
 
 
 def _call(handler, message: str, execution_id: str, **variables) -> HandlerCall:
-    return HandlerCall(connect(handler.path), dict(MSG=message, _abaco_execution_id=execution_id,
+    """Started and read as the runner does: a log pump iterating its output at once."""
+    call = HandlerCall(connect(handler.path), dict(MSG=message, _abaco_execution_id=execution_id,
                                                    **variables),
                        {"actors.execution": execution_id}, server_gone=lambda: None,
                        kill_server=handler.server.kill).begin()
+    call.output = []
+    call.pump = threading.Thread(target=lambda: call.output.extend(call.stream_logs()))
+    call.pump.start()
+    return call
 
 
 def _ended(call: HandlerCall) -> tuple:
-    logs = b"".join(call.stream_logs()).decode()
-    return call.wait(10), logs
+    code = call.wait(10)
+    call.pump.join(10)
+    return code, b"".join(call.output).decode()
 
 
 def test_each_message_has_its_own_output_and_exit_code(handler):
