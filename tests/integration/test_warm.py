@@ -263,3 +263,20 @@ def test_a_stopping_spawner_takes_its_kept_containers_with_it(admin, environment
 
         assert pids and not any(procfs.read_stat(pid) and procfs.read_stat(pid).state not in "ZX"
                                 for pid in pids)  # gone, or a zombie not yet reaped
+
+
+def test_an_execution_whose_warm_container_died_is_retried_where_the_actor_asks(admin,
+                                                                                docker_warm):
+    actor = _warm_actor(admin, docker_warm, "handler", max_workers=1, max_retries=1,
+                        retry_backoff=0)
+    first = admin.send(actor["id"], "die")
+    record = admin.wait(actor["id"], first, timeout=60)
+    assert record["status"] == "ERROR"
+    deadline = time.monotonic() + 90
+    while not admin.execution(actor["id"], first).get("retries"):
+        assert time.monotonic() < deadline, "no retry was made"
+        time.sleep(0.5)
+    retry = admin.execution(actor["id"], first)["retries"][0]
+    again = admin.wait(actor["id"], retry, timeout=60)
+    assert again["status"] == "ERROR" and again["retry_of"] == first  # it dies again
+    assert again["retry_number"] == 1 and "warm container" in again["status_message"]
