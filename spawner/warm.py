@@ -359,7 +359,7 @@ class WarmPool:
         if self.runtime.name == "process":
             return _process_gone(record)
         handle = self._handle(record)
-        for look in range(20):  # Docker may show a dying container running for a moment
+        for look in range(100):  # Docker may show a dying container running for a moment
             if handle is None:
                 return "the warm container was removed"
             if not handle.is_running():
@@ -493,7 +493,7 @@ def _process_gone(record: dict) -> Optional[str]:
     from .runtimes import procfs
     from .runtimes.process import _read
 
-    for _ in range(20):
+    for _ in range(100):  # only ever asked after a call ended abnormally: wait up to 5 s
         found = _read(Path(record.get("descriptor", ""))) or {}
         if found.get("exit_code") is not None:
             return f"the warm container exited with code {found['exit_code']}"

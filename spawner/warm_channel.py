@@ -22,7 +22,7 @@ from .runtimes.streamed import StreamedExecution
 HEADER = struct.Struct(">cI")
 VARIABLES, KILL, OUTPUT, EXIT = b"v", b"k", b"o", b"x"
 CONNECT_TIMEOUT = 10.0  # seconds; a handler that does not even accept is not serving
-KILL_GRACE = 3.0  # seconds a handler gets to stop after a force-quit before its container goes
+KILL_GRACE = 10.0  # seconds a handler gets to stop after a force-quit before its container goes
 
 
 def connect(socket_path: str) -> socket.socket:

@@ -64,8 +64,9 @@ class DockerExec(StreamedExecution):
 
     def _lost(self) -> Optional[str]:
         """A SIGKILLed exec that we did not kill may have died with its container, which
-        Docker may still show running for a moment: looked at for up to a second."""
-        looks = 1 if self._killed_by_us or self.exit_code not in (None, -1, 137) else 20
+        Docker may still show running for a moment (longer on a loaded host): looked at
+        for up to 3 s."""
+        looks = 1 if self._killed_by_us or self.exit_code not in (None, -1, 137) else 60
         for look in range(looks):
             try:
                 self.container.reload()
