@@ -259,6 +259,27 @@ def check_privileged_fields(identity: Identity, actor: dict, current: dict = Non
                             f"The field is {name!r} ({who} set it).")
 
 
+def check_warm_caps(identity: Identity, actor: dict, config) -> None:
+    """Warm actors within the operator's caps (``ACTORS_WARM_*``): beyond them, and for
+    ``warm`` itself where the operator keeps it for them, only admin or privileged users
+    (never through a nonce). A warm container holds memory while idle, so these are the
+    operator's to bound."""
+    if identity.is_privileged and identity.nonce is None:
+        return
+    if actor.get("warm") and not config.warm_allowed:
+        raise Forbidden("Not authorized -- only admins and privileged users can make warm "
+                        "actors on this platform. The field is 'warm'.")
+    idle = actor.get("warm_idle_seconds")
+    if idle is not None and idle > config.warm_max_idle_seconds:
+        raise Forbidden(f"Not authorized -- warm_idle_seconds is at most "
+                        f"{config.warm_max_idle_seconds} for users without the admin or "
+                        "privileged role.")
+    concurrency = actor.get("concurrency") or 1
+    if concurrency > config.warm_max_concurrency:
+        raise Forbidden(f"Not authorized -- concurrency is at most {config.warm_max_concurrency} "
+                        "for users without the admin or privileged role.")
+
+
 # Abaco's wording for each field ("... can set max workers.")
 _PRIVILEGED_ACTIONS = {"privileged": "make privileged actors", "max_workers": "set max workers",
                        "max_cpus": "set max CPUs", "mem_limit": "set mem limit",

@@ -78,6 +78,12 @@ FIELDS = (
     Field("max_retries", int, USER, 0),  # tries after a platform ERROR (spawner/retries.py)
     Field("retry_backoff", (float, int), USER, 10.0),  # seconds before the first, doubling
     Field("retry_on_exit_code", bool, USER, False),  # also retry a non-zero exit code
+    # Warm actors (docs/warm.md): kept containers serve the executions, within the
+    # operator's caps (ACTORS_WARM_MAX_*; beyond them only admin or privileged users).
+    Field("warm", bool, USER, False),
+    Field("warm_form", str, USER, "exec"),  # "exec": the image's command per message; "handler"
+    Field("warm_idle_seconds", OPTIONAL_INT, USER),  # None: ACTORS_WARM_IDLE_SECONDS
+    Field("concurrency", int, USER, 1),  # executions at once in one warm container
     Field("link", OPTIONAL_STR, USER),  # docs/events.md
     Field("webhook", OPTIONAL_STR, USER),
     Field("cron_schedule", OPTIONAL_STR, USER),

@@ -103,6 +103,11 @@ class Config:
     heartbeat_seconds: float = 10.0  # seconds between a spawner's heartbeats (and sweeps)
     host_lost_seconds: float = 30.0  # a spawner silent this long is lost; others settle its work
     redis_backoff_max: float = 2.0  # the longest wait between reconnection attempts (spawners)
+    # Warm actors (docs/warm.md): the default idle time and the caps ordinary users stay within.
+    warm_allowed: bool = True  # False: only admin or privileged users may make an actor warm
+    warm_idle_seconds: int = 300  # a warm container idle this long is removed (scale to zero)
+    warm_max_idle_seconds: int = 3600
+    warm_max_concurrency: int = 8
     version: str = VERSION
 
     @classmethod
@@ -155,6 +160,10 @@ class Config:
             heartbeat_seconds=float(_str("ACTORS_HEARTBEAT_SECONDS", "10")),
             host_lost_seconds=float(_str("ACTORS_HOST_LOST_SECONDS", "30")),
             redis_backoff_max=float(_str("ACTORS_REDIS_BACKOFF_MAX", "2")),
+            warm_allowed=_bool("ACTORS_WARM_ALLOWED", cls.warm_allowed),
+            warm_idle_seconds=_int("ACTORS_WARM_IDLE_SECONDS", cls.warm_idle_seconds),
+            warm_max_idle_seconds=_int("ACTORS_WARM_MAX_IDLE_SECONDS", cls.warm_max_idle_seconds),
+            warm_max_concurrency=_int("ACTORS_WARM_MAX_CONCURRENCY", cls.warm_max_concurrency),
         )
         values.update(overrides)
         config = cls(**values)

@@ -32,20 +32,39 @@ def dispatch_queue(actor: dict) -> str:
 
 
 def worker_capacity(actor: dict, config) -> int:
-    """Stateful actors: one worker (strict arrival order). Stateless: ``max_workers``."""
+    """Stateful actors: one worker (strict arrival order). Stateless: ``max_workers``, and
+    for a warm actor ``max_workers`` containers of ``concurrency`` executions each: a worker
+    is then one execution's place in a container (:func:`warm_container_of`)."""
     if not actor["stateless"]:
         return 1
-    return int(actor.get("max_workers") or config.default_max_workers)
+    containers = int(actor.get("max_workers") or config.default_max_workers)
+    return containers * warm_concurrency(actor)
+
+
+def warm_concurrency(actor: dict) -> int:
+    """Executions at once in one warm container (1 for a stateful or a cold actor)."""
+    if not actor.get("warm") or not actor.get("stateless", True):
+        return 1
+    return max(int(actor.get("concurrency") or 1), 1)
+
+
+def warm_container_of(actor: dict, worker_number: int) -> int:
+    """Which of a warm actor's containers (0..max_workers-1) worker ``worker_number`` uses:
+    workers 1..concurrency share container 0, and so on, so the leases on the workers are
+    also what bounds the containers to ``max_workers``."""
+    return (max(worker_number, 1) - 1) // warm_concurrency(actor)
 
 
 # The same rule for scripts that read the actor's hash (its fields JSON-encoded) in Redis
 # (store/admission.py); tests/unit/test_scheduling_lua.py checks that both agree.
 WORKER_CAPACITY_LUA = """
-local function worker_capacity(stateless, max_workers, default_workers)
+local function worker_capacity(stateless, max_workers, default_workers, warm, concurrency)
   if stateless ~= 'true' then return 1 end
   local count = tonumber(max_workers)
-  if count == nil or count == 0 then return tonumber(default_workers) end
-  return math.floor(count)
+  if count == nil or count == 0 then count = tonumber(default_workers) end
+  local per_container = tonumber(concurrency)
+  if warm ~= 'true' or per_container == nil or per_container < 1 then per_container = 1 end
+  return math.floor(count) * math.floor(per_container)
 end
 """
 

@@ -6,9 +6,8 @@ actor's owner and reaches only this actor.
 """
 from __future__ import annotations
 
-import os
-
 from .client import Actor, Client
+from .context import environment
 
 API_SERVER_VARIABLE = "_abaco_api_server"
 TOKEN_VARIABLE = "_abaco_access_token"
@@ -21,11 +20,11 @@ class NoAccessToken(RuntimeError):
 
 def get_client() -> Client:
     """A :class:`Client` for the API server this execution came from, with its token."""
-    server = os.environ.get(API_SERVER_VARIABLE)
+    server = environment().get(API_SERVER_VARIABLE)
     if not server:
         raise RuntimeError(f"{API_SERVER_VARIABLE} is not set: get_client() works inside an "
                            "execution of the platform")
-    token = os.environ.get(TOKEN_VARIABLE)
+    token = environment().get(TOKEN_VARIABLE)
     if not token:
         raise NoAccessToken(f"this execution has no access token ({TOKEN_VARIABLE} is empty): "
                             "register the actor with token=true to call the API from inside it")
@@ -38,7 +37,7 @@ def update_state(value) -> None:
     Later executions see it as ``get_context().state``. Errors from the server
     (a stateless actor: 400) raise :class:`~runtime_sdk.errors.ApiError`.
     """
-    actor_id = os.environ.get(ACTOR_ID_VARIABLE)
+    actor_id = environment().get(ACTOR_ID_VARIABLE)
     if not actor_id:
         raise RuntimeError(f"{ACTOR_ID_VARIABLE} is not set: update_state() works inside an "
                            "execution of the platform")

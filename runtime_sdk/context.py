@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import threading
 
 BINARY_CONTENT_TYPE = "application/octet-stream"
 DEFAULT_BINARY_PATH = "/_abaco_binary_data"
@@ -19,6 +20,15 @@ OUTPUTS_PATH_VARIABLE = "_abaco_outputs_path"
 DEFAULT_INPUTS_PATH = "/_abaco_inputs"
 INPUTS_PATH_VARIABLE = "_abaco_inputs_path"
 RESULTS_PATH_VARIABLE = "_abaco_results_path"
+
+
+_message = threading.local()  # in a warm handler (serve.py): this thread's message's variables
+
+
+def environment():
+    """The variables of the message being handled: the process's environment, or, inside a
+    handler served by :func:`runtime_sdk.serve`, the handling thread's own message's."""
+    return getattr(_message, "environment", None) or os.environ
 
 
 class Context(dict):
@@ -32,7 +42,7 @@ class Context(dict):
 
 
 def get_context() -> Context:
-    env = os.environ
+    env = environment()
     # The platform sets ``_abaco_Content_Type`` (underscore). Abaco's own SDK
     # reads ``_abaco_Content-Type`` and so never sees it; we read what is set.
     content_type = env.get("_abaco_Content_Type", "")
@@ -70,17 +80,17 @@ def get_context() -> Context:
 def outputs_dir() -> str:
     """The folder whose files are kept when the execution ends (``actors outputs``
     downloads them as a zip); write results there, not beside the code."""
-    return os.environ.get(OUTPUTS_PATH_VARIABLE) or DEFAULT_OUTPUTS_PATH
+    return environment().get(OUTPUTS_PATH_VARIABLE) or DEFAULT_OUTPUTS_PATH
 
 
 def inputs_dir() -> str:
     """In a run's stage (docs/runs.md), the read-only folder holding the outputs of the
     stages it needs, one subfolder per stage (a finally stage: ``_run/summary.json``)."""
-    return os.environ.get(INPUTS_PATH_VARIABLE) or DEFAULT_INPUTS_PATH
+    return environment().get(INPUTS_PATH_VARIABLE) or DEFAULT_INPUTS_PATH
 
 
 def binary_path() -> str:
-    return os.environ.get(BINARY_PATH_VARIABLE) or DEFAULT_BINARY_PATH
+    return environment().get(BINARY_PATH_VARIABLE) or DEFAULT_BINARY_PATH
 
 
 def get_binary_message() -> bytes:
@@ -89,7 +99,7 @@ def get_binary_message() -> bytes:
     The platform keeps its end of the FIFO open until every byte is read and
     then closes it, so end-of-file means the message is complete.
     """
-    if os.environ.get("_abaco_Content_Type") != BINARY_CONTENT_TYPE:
+    if environment().get("_abaco_Content_Type") != BINARY_CONTENT_TYPE:
         return b""
     path = binary_path()
     if not os.path.exists(path):

@@ -7,11 +7,10 @@ platform stores them until a client reads them from
 """
 from __future__ import annotations
 
-import os
 import pickle
 import socket
 
-from .context import DEFAULT_RESULTS_PATH, RESULTS_PATH_VARIABLE
+from .context import DEFAULT_RESULTS_PATH, RESULTS_PATH_VARIABLE, environment
 
 # The platform drops (never truncates) a larger datagram, so refuse it here
 # where the actor can still do something about it.
@@ -23,7 +22,7 @@ class ResultsUnavailable(RuntimeError):
 
 
 def results_path() -> str:
-    return os.environ.get(RESULTS_PATH_VARIABLE) or DEFAULT_RESULTS_PATH
+    return environment().get(RESULTS_PATH_VARIABLE) or DEFAULT_RESULTS_PATH
 
 
 def send_bytes_result(result: bytes) -> None:

@@ -199,7 +199,7 @@ class SpawnerContext:
         actor = public_actor(admitted.actor)
         if admitted.outcome == "gpus":
             return self._drain_with_gpus(actor, lease_owner)
-        run = ExecutionRun(self, actor, None, admitted.number, lease_owner)
+        run = run_class(actor)(self, actor, None, admitted.number, lease_owner)
         try:
             if admitted.outcome == "claimed":
                 run.admitted(admitted)
@@ -215,7 +215,7 @@ class SpawnerContext:
         number = self.store.leases.acquire(actor_id, self.capacity(actor), lease_owner)
         if number is None:
             return None
-        run = ExecutionRun(self, actor, None, number, lease_owner)
+        run = run_class(actor)(self, actor, None, number, lease_owner)
         try:
             needed = requested_count(actor.get("gpus"), len(self.gpus))
             if 0 < needed <= len(self.gpus):
@@ -461,7 +461,7 @@ class ExecutionRun:
 
     # -- steps -------------------------------------------------------------
     def _start(self, execution: dict) -> Handle:
-        status_events.image_ready(self, self.spawner.runtime.ensure_image(self.actor["image"]))
+        status_events.image_ready(self, self._ensure_image())
         self.workdir.mkdir(parents=True, exist_ok=True)
         admitted = self._admitted
         body = (admitted.body if admitted is not None
@@ -495,7 +495,7 @@ class ExecutionRun:
             run_as_image_user=bool(self.actor.get("use_container_uid")),
             workdir=str(self.workdir), gpus=self.gpus,
         )
-        handle = self.spawner.runtime.start(spec)
+        handle = self._launch(spec)
         fields = {}
         if self.gpus:
             fields["gpus"] = [{"index": g.index, "uuid": g.uuid, "name": g.name}
@@ -506,6 +506,14 @@ class ExecutionRun:
         if self._pipe is not None:
             self._pipe.start()
         return handle
+
+    def _ensure_image(self) -> Optional[bool]:
+        """The image usable here (True: pulled just now); warm.py's runs know it already."""
+        return self.spawner.runtime.ensure_image(self.actor["image"])
+
+    def _launch(self, spec: RunSpec) -> Handle:
+        """A new container (or process) for the execution; warm.py's runs use a kept one."""
+        return self.spawner.runtime.start(spec)
 
     def _access_token(self, tenant: str) -> str:
         """The owner's token, for this actor only. Its ``jti`` is recorded on the execution,
@@ -567,7 +575,8 @@ class ExecutionRun:
         reason = ""
         if self.killed:
             final_state["ForceQuit"] = True
-            reason = "Force-quit on request; the container was killed."
+            how = getattr(self.handle, "killed_how", "the container was killed")
+            reason = f"Force-quit on request; {how}."
         # Everything is read from it: it goes before the record says COMPLETE, so a client
         # that sees COMPLETE finds nothing of it left (a crash in the moment between is
         # recorded by reconcile.py as an end it could not record).
@@ -588,6 +597,9 @@ class ExecutionRun:
         if self._pipe is not None:
             self._pipe.stop()
         self._remove_handle()
+        self._remove_workdir()
+
+    def _remove_workdir(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- results -----------------------------------------------------------
@@ -655,6 +667,16 @@ class ExecutionRun:
         run was not admitted here (the events then read it)."""
         return self._admitted.actor if self._admitted is not None else None
 
+
+
+def run_class(actor: dict) -> type:
+    """A warm actor's executions use kept containers (warm.py); the rest, new ones."""
+    if actor.get("warm"):
+        from .warm import WarmRun  # it builds on this module
+
+        if WarmRun.serves(actor):
+            return WarmRun
+    return ExecutionRun
 
 
 def _runtime_seconds(state: dict) -> float:

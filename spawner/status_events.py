@@ -43,7 +43,9 @@ def provenance(run, handle) -> dict:
               "runtime": runtime.name, "image": run.actor["image"], "image_id": None,
               "image_digest": None, "platform_version": run.config.version}
     try:
-        record.update(runtime.image_identity(run.actor["image"], handle))
+        # a warm execution's handle knows what its kept container runs (spawner/warm.py)
+        record.update(getattr(handle, "identity", None)
+                      or runtime.image_identity(run.actor["image"], handle))
     except Exception:  # provenance is a record of fact: unknown stays None, never a failure
         pass
     return record

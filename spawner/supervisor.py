@@ -139,6 +139,12 @@ class Supervisor:
             time.sleep(0.2)
         for thread in followers:
             thread.join(timeout=1)
+        if not self.store.executions.running_on(self.name):
+            from .warm import pool_of
+
+            removed = pool_of(context).remove_all()  # no one else can use them
+            if removed:
+                log.info("removed %d kept warm container(s)", removed)
         # Leftovers (a second signal stopped it at once) keep it in the spawners registry,
         # so they are settled if it does not come back.
         self.store.hosts.deregister(self.name,

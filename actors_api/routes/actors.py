@@ -8,8 +8,8 @@ from actors_core.enums import ActorStatus, PermissionLevel
 from actors_core.ids import new_id
 from actors_core.scheduling import dispatch_queue, queue_status_message
 
-from ..auth import (READ, UPDATE, check_privileged_fields, current_identity, load_actor,
-                    readable_actor_ids, require_token)
+from ..auth import (READ, UPDATE, check_privileged_fields, check_warm_caps, current_identity,
+                    load_actor, readable_actor_ids, require_token)
 from ..context import get_config, get_store, request_fields
 from ..errors import APIError, Forbidden, ok
 from ..schemas import add_note, load_or_400
@@ -35,6 +35,7 @@ def register_actor():
     identity = require_token("register actors")
     loaded = load_or_400(ActorSchema(), request_fields(), "actor description")
     check_privileged_fields(identity, loaded)
+    check_warm_caps(identity, loaded, get_config())
     actor = with_defaults(loaded)
     actor.update(id=new_id(), owner=identity.username)
     store = get_store()
@@ -87,6 +88,7 @@ def replace_actor(actor_id):
     actor = with_defaults(loaded)
     actor["name"] = current.get("name")
     check_privileged_fields(current_identity(), actor, current)
+    check_warm_caps(current_identity(), actor, get_config())
     if not current["stateless"] and actor["stateless"]:
         raise APIError("Invalid actor description: an actor that was not stateless cannot be "
                        "updated to be stateless. A stateful actor keeps its state.", 409)

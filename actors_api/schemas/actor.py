@@ -134,6 +134,17 @@ class ActorSchema(Schema):
     max_retries = fields.Integer(validate=validate.Range(min=0, max=MAX_RETRIES))
     retry_backoff = fields.Float(validate=validate.Range(min=0, max=3600))
     retry_on_exit_code = fields.Boolean()
+    # Warm actors (docs/warm.md); the operator's caps are checked in auth.check_warm_caps.
+    warm = fields.Boolean()
+    warm_form = fields.String(validate=validate.OneOf(("exec", "handler")))
+    warm_idle_seconds = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    concurrency = fields.Integer(validate=validate.Range(min=1))
+
+    @validates_schema
+    def stateful_runs_one_at_a_time(self, data, **kwargs):
+        if data.get("stateless") is False and data.get("concurrency") not in (None, 1):
+            raise ValidationError("stateful actors run one execution at a time. Do not set "
+                                  "concurrency on a stateful actor (stateless=false).")
 
     @validates_schema
     def stateful_has_one_worker(self, data, **kwargs):

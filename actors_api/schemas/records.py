@@ -79,6 +79,14 @@ class ActorRecord(Schema):
     retry_backoff = fields.Float(metadata={"description": "Seconds before the first retry; "
                                                           "doubles for each next one."})
     retry_on_exit_code = fields.Boolean(metadata={"description": "Also retry a non-zero exit."})
+    warm = fields.Boolean(metadata={"description": "Kept containers serve the executions."})
+    warm_form = fields.String(metadata={"description": "exec: the image's command per message "
+                                                       "in a kept container; handler: "
+                                                       "runtime_sdk.serve(handler)."})
+    warm_idle_seconds = fields.Integer(allow_none=True, metadata={
+        "description": "A warm container idle this long is removed; null: the platform's."})
+    concurrency = fields.Integer(metadata={"description": "Executions at once in one warm "
+                                                          "container."})
     cron_next_ex = fields.String(allow_none=True, metadata={
         "description": "The next cron firing, ISO 8601 UTC, or null."})
     revision = fields.Integer(metadata={"description": "Bumped by each new image."})

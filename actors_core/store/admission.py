@@ -53,7 +53,8 @@ local gpus = f['gpus']
 if not (gpus == nil or gpus == 'null' or gpus == '0' or gpus == '"0"') then
   return {'gpus', flat}
 end
-local capacity = worker_capacity(f['stateless'], f['max_workers'], a.default_workers)
+local capacity = worker_capacity(f['stateless'], f['max_workers'], a.default_workers, f['warm'],
+                                 f['concurrency'])
 local number = acquire_lease(a.lease_prefix, capacity, a.owner, a.lease_ms)
 if not number then return {'busy', flat} end
 local worker_id = a.actor .. '-' .. number

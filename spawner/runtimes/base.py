@@ -54,6 +54,10 @@ class RunSpec:
     run_as_image_user: bool = False  # the actor's use_container_uid: never a default user
     workdir: Optional[str] = None  # a host folder private to this execution
     gpus: list = field(default_factory=list)  # spawner.gpus.Gpu, whole devices for this execution
+    # The image's entrypoint and command, replaced (Docker only): a warm container of the
+    # exec form is kept alive by a command of its own (spawner/warm.py).
+    entrypoint: Optional[list] = None
+    command: Optional[list] = None
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,8 @@ class DockerRuntime(Runtime):
                     for m in spec.mounts],
             privileged=False, pids_limit=spec.pids_limit,
         )
+        if spec.entrypoint is not None:
+            options.update(entrypoint=spec.entrypoint, command=spec.command)
         options.update(self.defaults.options(spec))
         if self.accounting is not None:
             options["cgroup_parent"] = self.accounting.new_parent()
@@ -141,6 +143,12 @@ class DockerRuntime(Runtime):
                 self.accounting.remove(options["cgroup_parent"])
             raise StartFailed(f"Docker could not start the container: {_explain(error)}")
         return DockerHandle(self.client, container, self.accounting)
+
+    def image_command(self, image: str) -> tuple:
+        """(argv, working folder) the image runs: its entrypoint and command."""
+        config = self.client.images.get(image).attrs.get("Config") or {}
+        argv = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
+        return argv, config.get("WorkingDir") or None
 
     def image_identity(self, image: str, handle: "DockerHandle") -> dict:
         """The container's own image id (what it was created from, whatever the tag says

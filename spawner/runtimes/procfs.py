@@ -71,6 +71,25 @@ def session_members(sid: int) -> list:
     return members
 
 
+def descendants(root: int) -> list:
+    """``root`` and every process below it (by parent pid), ``root`` first."""
+    children: dict = {}
+    for pid in pids():
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stream:
+                text = stream.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        parent = int(text[text.rindex(")") + 2:].split()[1])
+        children.setdefault(parent, []).append(pid)
+    found, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(children.get(pid, ()))
+    return found
+
+
 def io_bytes(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/io") as stream:

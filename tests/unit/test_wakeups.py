@@ -128,13 +128,16 @@ def test_a_wake_up_lost_with_a_dead_slot_is_repaired_by_the_sweep(store, config)
 
 def test_the_capacity_rule_in_lua_is_the_python_one(store, config):
     script = store.redis.register_script(scheduling.WORKER_CAPACITY_LUA + """
-return worker_capacity(ARGV[1], ARGV[2], ARGV[3])""")
+return worker_capacity(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])""")
     for stateless in (True, False):
         for max_workers in (None, 0, 1, 4):
-            actor = {"stateless": stateless, "max_workers": max_workers}
-            assert int(script(args=[json.dumps(stateless), json.dumps(max_workers),
-                                    config.default_max_workers])) == \
-                scheduling.worker_capacity(actor, config), actor
+            for warm, concurrency in ((False, 1), (False, 3), (True, 1), (True, 3)):
+                actor = {"stateless": stateless, "max_workers": max_workers, "warm": warm,
+                         "concurrency": concurrency}
+                assert int(script(args=[json.dumps(stateless), json.dumps(max_workers),
+                                        config.default_max_workers, json.dumps(warm),
+                                        json.dumps(concurrency)])) == \
+                    scheduling.worker_capacity(actor, config), actor
 
 
 def test_a_release_hands_its_slot_the_next_entry_in_the_same_round_trip(store):
