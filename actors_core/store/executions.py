@@ -5,9 +5,14 @@ atomically in Redis, whoever calls it and however many spawners run:
 
 * ``submit``   nothing -> SUBMITTED, message stored, mailbox entry and drain job
                written in one MULTI: an accepted message is never half-recorded.
-* ``claim``    the oldest SUBMITTED in the mailbox -> RUNNING (skips cancelled ones).
+* ``claim``    the oldest SUBMITTED in the mailbox -> RUNNING (skips cancelled ones); or,
+               for a cluster scheduler's runtime (``hold=True``), *held*: still SUBMITTED
+               but out of the mailbox and in the spawner's running set, until its job
+               starts; ``limit`` bounds how many executions one spawner holds.
+* ``start``    a held SUBMITTED -> RUNNING, once, when the cluster started its job.
 * ``cancel``   SUBMITTED -> COMPLETE, only while still in the mailbox.
-* ``finish``   RUNNING -> COMPLETE | ERROR, adding to the actor's totals once.
+* ``finish``   RUNNING (or held SUBMITTED: a job that never ran) -> COMPLETE | ERROR,
+               adding to the actor's totals once.
 
 Each transition that happened appends its status event (timeline.py) right
 after its script: ACCEPTED and QUEUED inside submit's MULTI, then CLAIMED,
@@ -38,8 +43,10 @@ INTERNAL_FIELDS = ("sequence", "environment", "spawner", "queue", "log_ex", "tok
                    "token_expires")
 
 _CLAIM = """
--- KEYS: mailbox, running-set, SUBMITTED status set, RUNNING status set
--- ARGV: execution key prefix, fields json
+-- KEYS: mailbox, running-set, SUBMITTED status set, status set of the claimed
+-- ARGV: execution key prefix, fields json, most executions the running-set may hold (0: any)
+local limit = tonumber(ARGV[3])
+if limit > 0 and redis.call('SCARD', KEYS[2]) >= limit then return nil end
 while true do
   local popped = redis.call('ZPOPMIN', KEYS[1])
   if #popped == 0 then return nil end
@@ -69,11 +76,29 @@ redis.call('EXPIRE', KEYS[3], 600)
 return 1
 """
 
+_START = """
+-- KEYS: execution, running-set, SUBMITTED status set, RUNNING status set
+-- ARGV: execution id, fields json
+if redis.call('HGET', KEYS[1], 'status') ~= '"SUBMITTED"' then return 0 end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return 0 end
+local fields = cjson.decode(ARGV[2])
+for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+return 1
+"""
+
 _FINISH = """
 -- KEYS: execution, totals, running-set, done signal, RUNNING status set, final status set,
---       exit-code index
+--       exit-code index, SUBMITTED status set
 -- ARGV: execution id, fields json, cpu, io, runtime, gpu seconds, exit code ('' for none)
-if redis.call('HGET', KEYS[1], 'status') ~= '"RUNNING"' then return 0 end
+local status = redis.call('HGET', KEYS[1], 'status')
+local from = KEYS[5]
+if status == '"SUBMITTED"' and redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then
+  from = KEYS[8]  -- held by a spawner, never started (e.g. cancelled while queued in a cluster)
+elseif status ~= '"RUNNING"' then
+  return 0
+end
 local fields = cjson.decode(ARGV[2])
 for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
 redis.call('HINCRBY', KEYS[2], 'total_executions', 1)
@@ -82,7 +107,7 @@ redis.call('HINCRBY', KEYS[2], 'total_io', ARGV[4])
 redis.call('HINCRBYFLOAT', KEYS[2], 'total_runtime', ARGV[5])
 redis.call('HINCRBYFLOAT', KEYS[2], 'total_gpu_seconds', ARGV[6])
 redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('SREM', KEYS[5], ARGV[1])
+redis.call('SREM', from, ARGV[1])
 redis.call('SADD', KEYS[6], ARGV[1])
 if ARGV[7] ~= '' then redis.call('ZADD', KEYS[7], ARGV[7], ARGV[1]) end
 redis.call('RPUSH', KEYS[4], 'done')
@@ -110,6 +135,7 @@ class ExecutionStore:
         self.revoked_tokens = RevokedTokens(redis)
         self._claim = redis.register_script(_CLAIM)
         self._cancel = redis.register_script(_CANCEL)
+        self._start = redis.register_script(_START)
         self._finish = redis.register_script(_FINISH)
         self._update = redis.register_script(_UPDATE)
 
@@ -176,17 +202,42 @@ class ExecutionStore:
         return self.redis.get(keys.message(execution_id)) or b""
 
     # -- status changes --------------------------------------------------
-    def claim_next(self, actor_id: str, spawner: str, worker_id: str) -> Optional[str]:
-        """Take the actor's oldest waiting execution for this worker; its id or ``None``."""
-        fields = encode({"status": str(ExecutionStatus.RUNNING), "worker_id": worker_id,
-                         "spawner": spawner})
+    def claim_next(self, actor_id: str, spawner: str, worker_id: str, hold: bool = False,
+                   limit: int = 0) -> Optional[str]:
+        """Take the actor's oldest waiting execution for this worker; its id or ``None``.
+
+        ``hold=True`` keeps it SUBMITTED, held by the spawner (a cluster job that has yet
+        to start; see :meth:`start`). ``limit`` > 0: ``None`` while the spawner holds (or
+        runs) that many already.
+        """
+        status = ExecutionStatus.SUBMITTED if hold else ExecutionStatus.RUNNING
+        fields = encode({"status": str(status), "worker_id": worker_id, "spawner": spawner})
         eid = self._claim(keys=[keys.mailbox(actor_id), keys.spawner_running(spawner),
                                 keys.executions_by_status(ExecutionStatus.SUBMITTED.value),
-                                keys.executions_by_status(ExecutionStatus.RUNNING.value)],
-                          args=[keys.execution(""), json.dumps(fields)])
+                                keys.executions_by_status(status.value)],
+                          args=[keys.execution(""), json.dumps(fields), int(limit)])
         if eid:
             status_messages.claimed(self.timeline, eid.decode(), actor_id, spawner, worker_id)
         return eid.decode() if eid else None
+
+    def start(self, execution_id: str, spawner: str, **fields) -> bool:
+        """A held SUBMITTED execution (``claim_next(hold=True)``) -> RUNNING, once."""
+        fields = dict(fields, status=str(ExecutionStatus.RUNNING))
+        done = self._start(keys=[keys.execution(execution_id), keys.spawner_running(spawner),
+                                 keys.executions_by_status(ExecutionStatus.SUBMITTED.value),
+                                 keys.executions_by_status(ExecutionStatus.RUNNING.value)],
+                           args=[execution_id, json.dumps(encode(fields))])
+        return bool(done)
+
+    @staticmethod
+    def may_finish(record: Optional[dict]) -> bool:
+        """What finish's script accepts, as the record read before says: RUNNING, or SUBMITTED
+        and held by a spawner (only a claim names one)."""
+        if record is None:
+            return False
+        status = record.get("status")
+        return status == str(ExecutionStatus.RUNNING) or (
+            status == str(ExecutionStatus.SUBMITTED) and bool(record.get("spawner")))
 
     def has_waiting(self, actor_id: str) -> bool:
         return self.redis.zcard(keys.mailbox(actor_id)) > 0
@@ -224,7 +275,7 @@ class ExecutionStore:
         self._update(keys=[keys.execution(execution_id)], args=[json.dumps(encode(fields))])
 
     def finish(self, execution: dict, status: ExecutionStatus, log_ex: int, **fields) -> bool:
-        """End a RUNNING execution once; logs, message and results start expiring, and
+        """End a RUNNING (or held SUBMITTED) execution once; logs, message and results start expiring, and
         its access token (if it had one) is revoked."""
         eid = execution["id"]
         token_id, token_expires = self.redis.hmget(keys.execution(eid), ["token_id", "token_expires"])
@@ -236,7 +287,8 @@ class ExecutionStore:
             keys=[keys.execution(eid), keys.actor_totals(execution["actor_id"]),
                   keys.spawner_running(execution.get("spawner") or ""), keys.done_signal(eid),
                   keys.executions_by_status(ExecutionStatus.RUNNING.value),
-                  keys.executions_by_status(str(status)), keys.EXECUTIONS_BY_EXIT_CODE],
+                  keys.executions_by_status(str(status)), keys.EXECUTIONS_BY_EXIT_CODE,
+                  keys.executions_by_status(ExecutionStatus.SUBMITTED.value)],
             args=[eid, json.dumps(encode(fields)), cpu, io, runtime,
                   runtime * len(fields.get("gpus") or execution.get("gpus") or []),
                   "" if exit_code is None else int(exit_code)],
@@ -282,6 +334,10 @@ class ExecutionStore:
     def running_on(self, spawner: str) -> list:
         return [m.decode() for m in self.redis.smembers(keys.spawner_running(spawner))]
 
+    def forget_running(self, spawner: str, execution_id: str) -> None:
+        """Drop an execution whose record is gone (its actor was deleted) from the spawner's set."""
+        self.redis.srem(keys.spawner_running(spawner), execution_id)
+
     # -- force-quit ------------------------------------------------------
     def request_kill(self, execution_id: str) -> None:
         if self.redis.set(keys.kill_request(execution_id), 1, ex=24 * 3600, nx=True):
@@ -289,6 +345,14 @@ class ExecutionStore:
 
     def kill_requested(self, execution_id: str) -> bool:
         return bool(self.redis.exists(keys.kill_request(execution_id)))
+
+    def kills_requested(self, execution_ids) -> set:
+        """Which of these executions someone asked to stop, in one round trip."""
+        ids = list(execution_ids)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for eid in ids:
+                pipe.exists(keys.kill_request(eid))
+            return {eid for eid, found in zip(ids, pipe.execute()) if found}
 
     # -- removal ---------------------------------------------------------
     def delete_for_actor(self, actor_id: str) -> None:
