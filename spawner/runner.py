@@ -64,13 +64,14 @@ class SpawnerContext:
     itself is the supervisor: supervisor.py.)"""
 
     def __init__(self, config: Config, store: Store, runtime: Runtime, name: Optional[str] = None,
-                 gpus: Sequence[Gpu] = (), queues: Sequence[str] = ()):
+                 gpus: Sequence[Gpu] = (), queues: Sequence[str] = (), slots: int = 0):
         self.config = config
         self.store = store
         self.runtime = runtime
         self.name = name or config.spawner_name or socket.gethostname()
         self.gpus = list(gpus)
         self.queues = list(queues)  # the actor queues it serves (GPU twins included)
+        self.slots = slots  # a batch runtime's bound on the executions it holds (0: none)
         status_events.identify(self)
 
     def capacity(self, actor: dict) -> int:
@@ -82,8 +83,13 @@ class SpawnerContext:
 
         When none is free this returns at once: the run holding the lease
         looks at the mailbox again when it lets go (:meth:`ExecutionRun.release`),
-        so no message is stranded.
+        so no message is stranded. A batch runtime (Slurm) only submits here and
+        returns: see batch.py.
         """
+        if getattr(self.runtime, "detached", False):
+            from . import batch  # (it builds on this module)
+
+            return batch.drain(self, actor_id)
         actor = self.store.actors.get(actor_id)
         if actor is None:
             return None
@@ -227,6 +233,10 @@ class ExecutionRun:
         # container stays for reconciliation to record instead of vanishing.
         self._cleanup()
 
+    def exited(self) -> None:
+        """The execution has exited (a batch job that ended): nothing writes to its folder."""
+        self._exited.set()
+
     # -- the end, in two steps ------------------------------------------------
     def finish(self, status: ExecutionStatus, reason: str = "", exit_code: Optional[int] = None,
                **fields) -> bool:
@@ -239,7 +249,7 @@ class ExecutionRun:
         sets how long the record is kept. False when nothing was recorded now.
         """
         record = self._record()
-        if record is None or record.get("status") != str(ExecutionStatus.RUNNING):
+        if not self.store.executions.may_finish(record):
             return False  # deleted, or ended elsewhere (a lost host's takeover): nothing twice
         failed = status is ExecutionStatus.ERROR
         if failed:

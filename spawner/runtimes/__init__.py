@@ -4,6 +4,9 @@ from .base import (BatchRuntime, ImageUnavailable, Handle, JobOutcome, JobPhase,
                    LABEL_EXECUTION, LABEL_SPAWNER)
 
 
+BATCH_RUNTIMES = ("slurm",)  # runtimes that hand executions to a cluster scheduler
+
+
 def make_runtime(name: str, **options) -> Runtime:
     """The runtime called ``name``; ``config=`` supplies what a runtime needs from settings.
 
@@ -38,6 +41,6 @@ def make_runtime(name: str, **options) -> Runtime:
     raise ValueError(f"unknown runtime {name!r} (known: docker, process, slurm)")
 
 
-__all__ = ["BatchRuntime", "ImageUnavailable", "Handle", "JobOutcome", "JobPhase", "JobStatus",
+__all__ = ["BATCH_RUNTIMES", "BatchRuntime", "ImageUnavailable", "Handle", "JobOutcome", "JobPhase", "JobStatus",
            "Mount", "RunSpec", "Runtime", "SchedulerUnavailable", "StartFailed", "Usage",
            "LABEL_ACTOR", "LABEL_EXECUTION", "LABEL_SPAWNER", "make_runtime"]
