@@ -277,3 +277,22 @@ def test_make_runtime_builds_the_slurm_runtime_from_config(config, tmp_path):
     assert runtime.detached and runtime.engine == "apptainer" and runtime.poll_interval == 0.5
     assert runtime.placement("default").partitions == ("debug",)
     assert runtime.placement("elsewhere") == Placement()
+
+
+@pytest.mark.parametrize("variable, value, says", [
+    ("ACTORS_SLURM_QUEUES", '{"default": {"partitions": ["debug --uid=0"]}}', "not a Slurm name"),
+    ("ACTORS_SLURM_QUEUES", '{"default": {"partition": "debug"}}', "unknown settings"),
+    ("ACTORS_SLURM_QUEUES", "[1, 2]", "must be a JSON object"),
+    ("ACTORS_SLURM_ENGINE", "docker", "must be one of podman, apptainer"),
+])
+def test_the_spawner_refuses_bad_slurm_settings_before_anything_starts(monkeypatch, tmp_path,
+                                                                        variable, value, says):
+    from click.testing import CliRunner
+
+    from actors_cli.main import main
+
+    monkeypatch.setenv("ACTORS_SPAWNER_WORKDIR", str(tmp_path))
+    monkeypatch.setenv("ACTORS_JWT_SECRET", "x" * 32)
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(main, ["spawner", "--runtime", "slurm", "--gpus", "none"])
+    assert result.exit_code != 0 and says in result.output
