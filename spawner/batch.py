@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 SUBMITTERS = 2  # slot processes of a batch spawner: they only submit, which takes milliseconds
 QUICK = 0.25  # seconds between looks for running jobs' ends (a file check each)
-QUICK_JOBS = 50  # at most this many running jobs are looked at between polls (file checks)
+QUICK_JOBS = 50  # at most this many held jobs are looked at between polls (file checks)
 QUICK_FOR = 10.0  # seconds after an actor's end in which the scheduler is asked every QUICK
 SUBMIT_GRACE = 90.0  # seconds a held execution may wait for its job to appear (sbatch may be slow)
 SETTLE = 15.0  # seconds an ended job may wait for complete accounting before it is recorded anyway
@@ -230,8 +230,9 @@ class Follower:
             self._thread.join(timeout=self.interval + 60)
 
     def _loop(self) -> None:
-        """A poll every ``interval``; sooner when a running job's actor has visibly ended
-        (a file check, no scheduler call), so an execution is recorded soon after its end."""
+        """A poll every ``interval``; sooner when a job's actor has visibly ended (a file
+        check, no scheduler call) or an ended job waits for its accounting, so an execution
+        is recorded soon after its end."""
         next_poll = 0.0
         while not self._stop.is_set():
             if time.monotonic() >= next_poll or self._ending():
@@ -240,17 +241,19 @@ class Follower:
                 except Exception:  # one bad poll must not end the following; try again
                     log.exception("following the %s jobs failed; trying again",
                                   self.runtime.name)
-                next_poll = time.monotonic() + self.interval
+                settling = any(job.ended_since is not None for job in self.jobs.values())
+                next_poll = time.monotonic() + (QUICK if settling else self.interval)
             self._stop.wait(min(QUICK, self.interval))
 
     def _ending(self) -> bool:
-        """Some running job's actor has ended and the scheduler has not had QUICK_FOR seconds
-        to say so. Only while few jobs run: with many, the regular poll is cheaper."""
-        running = [job for job in self.jobs.values() if job.running]
-        if not running or len(running) > QUICK_JOBS:
+        """Some job's actor has ended (its exit file is there) and the scheduler has not had
+        QUICK_FOR seconds to say so. A job may start and end between two polls, so queued
+        ones are looked at too; only while few jobs are held: with many, the regular poll
+        is cheaper."""
+        if not self.jobs or len(self.jobs) > QUICK_JOBS:
             return False
         now, ending = time.monotonic(), False
-        for job in running:
+        for job in self.jobs.values():
             if job.exit_seen is None and self.runtime.exited(str(job.workdir)):
                 job.exit_seen = now
             ending = ending or (job.exit_seen is not None and now - job.exit_seen < QUICK_FOR)
@@ -407,10 +410,10 @@ class Follower:
         final_state = outcome.final_state
         fields = dict(job=self._job_field(status), final_state=final_state,
                       runtime=_runtime_seconds(final_state))
-        record = self.store.executions.get_internal(job.execution_id) or {}
         started = final_state.get("StartedAt", "")
-        if not record.get("start_time") and started and not started.startswith("0001"):
-            # A job that ran from start to end between two polls was never seen RUNNING.
+        if outcome.exit_code is not None and started and not started.startswith("0001"):
+            # The actor's own start (the scheduler's is to the second, and a job that ran
+            # from start to end between two polls was never seen RUNNING).
             fields["start_time"] = isoformat(parse_state_time(started))
         if outcome.usage is not None:
             fields.update(cpu=outcome.usage.cpu_ns, io=outcome.usage.io_bytes)
