@@ -61,7 +61,8 @@ from .runtimes.base import parse_state_time
 log = logging.getLogger(__name__)
 
 SUBMITTERS = 2  # slot processes of a batch spawner: they only submit, which takes milliseconds
-QUICK = 0.25  # seconds between looks for running jobs' ends (a file check each)
+QUICK = 0.25  # seconds between looks for held jobs' ends (a file check each)
+FAST = 0.1  # seconds between scheduler calls once an actor's end was seen, until it is recorded
 QUICK_JOBS = 50  # at most this many held jobs are looked at between polls (file checks)
 QUICK_FOR = 10.0  # seconds after an actor's end in which the scheduler is asked every QUICK
 SUBMIT_GRACE = 90.0  # seconds a held execution may wait for its job to appear (sbatch may be slow)
@@ -235,7 +236,8 @@ class Follower:
         is recorded soon after its end."""
         next_poll = 0.0
         while not self._stop.is_set():
-            if time.monotonic() >= next_poll or self._ending():
+            ending = self._ending()
+            if time.monotonic() >= next_poll or ending:
                 try:
                     self.poll()
                 except Exception:  # one bad poll must not end the following; try again
@@ -243,7 +245,7 @@ class Follower:
                                   self.runtime.name)
                 settling = any(job.ended_since is not None for job in self.jobs.values())
                 next_poll = time.monotonic() + (QUICK if settling else self.interval)
-            self._stop.wait(min(QUICK, self.interval))
+            self._stop.wait(FAST if ending else min(QUICK, self.interval))
 
     def _ending(self) -> bool:
         """Some job's actor has ended (its exit file is there) and the scheduler has not had
