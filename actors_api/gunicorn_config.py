@@ -1,6 +1,6 @@
 """gunicorn settings for the API, so /metrics adds up every worker:
 
-    gunicorn -c python:actors_api.gunicorn_config -b 0.0.0.0:8000 -w 4 "actors_api:create_app()"
+    gunicorn -c python:actors_api.gunicorn_config -b 0.0.0.0:8000 -w $(nproc) -k gthread --threads 16 "actors_api:create_app()"
 
 prometheus-client's multiprocess mode keeps each worker's values in files under
 ``PROMETHEUS_MULTIPROC_DIR``. This module sets that variable (a fresh private directory when
@@ -14,6 +14,11 @@ import shutil
 import tempfile
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# One worker process per core unless -w (or WEB_CONCURRENCY) says otherwise: a Python
+# process runs Python code on one core at a time, so threads alone never use a second one
+# (docs/performance.md measures 1 and 2 workers).
+workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)) or 1)
 
 if not os.environ.get(MULTIPROC_ENV):
     os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="actors-api-metrics-")

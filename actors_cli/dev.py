@@ -67,7 +67,9 @@ def _private_redis_server(binary: str, folder: Path) -> RedisChoice:
     port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-         "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+         # finished execution records stay compact listpacks (docs/architecture.md)
+         "--hash-max-listpack-value", "1024"],
         stdout=open(folder / "redis.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 15

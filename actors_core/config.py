@@ -5,10 +5,9 @@ else reads ``os.environ`` for platform settings.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Optional
 
 VERSION = "0.1.0"
@@ -51,19 +50,6 @@ def _list(name: str, default: str) -> tuple:
     return tuple(p.strip() for p in _str(name, default).split(",") if p.strip())
 
 
-def _json_object(name: str) -> dict:
-    text = _str(name, None)
-    if text is None:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError as error:
-        raise ValueError(f"{name} is not JSON: {error}")
-    if not isinstance(value, dict):
-        raise ValueError(f"{name} must be a JSON object")
-    return value
-
-
 @dataclass(frozen=True)
 class Config:
     redis_url: str = "redis://localhost:6379/0"
@@ -75,6 +61,7 @@ class Config:
     max_message_bytes: int = 100 * 1024 * 1024
     log_max_bytes: int = 1_000_000
     log_ex: int = 12 * 3600  # seconds logs and results are kept by default
+    execution_record_ttl: int = 0  # seconds a finished execution's record is kept; 0: forever
     default_max_workers: int = 6
     worker_idle_seconds: int = 120  # an idle worker beyond the actor's kept minimum is retired after this
     execution_token_ttl: int = 3600  # seconds an execution's token lives at most (revoked at its end)
@@ -99,7 +86,7 @@ class Config:
     gpu_sample_interval: float = 0.5  # seconds between NVML samples of a running execution
     runtime: str = "docker"  # or "process", "slurm"
     process_image_path: tuple = ()  # folders holding images/<name>/ for the process runtime
-    slurm_queues: dict = field(default_factory=dict)  # queue ("*": others) -> where its jobs go
+    slurm_queues: str = ""  # JSON: queue ("*": others) -> where its jobs go (runtimes/slurm.py)
     slurm_engine: Optional[str] = None  # podman | apptainer: run the image itself in the job
     slurm_python: Optional[str] = None  # what jobs run their wrapper with (default: ours)
     slurm_poll_interval: float = 1.0  # seconds between one spawner's squeue calls
@@ -134,6 +121,7 @@ class Config:
             max_message_bytes=_int("ACTORS_MAX_MESSAGE_BYTES", cls.max_message_bytes),
             log_max_bytes=_int("ACTORS_LOG_MAX_BYTES", cls.log_max_bytes),
             log_ex=_int("ACTORS_LOG_EX", cls.log_ex),
+            execution_record_ttl=_int("ACTORS_EXECUTION_RECORD_TTL", cls.execution_record_ttl),
             default_max_workers=_int("ACTORS_DEFAULT_MAX_WORKERS", cls.default_max_workers),
             worker_idle_seconds=_int("ACTORS_WORKER_IDLE_SECONDS", cls.worker_idle_seconds),
             execution_token_ttl=_int("ACTORS_EXECUTION_TOKEN_TTL", cls.execution_token_ttl),
@@ -154,7 +142,7 @@ class Config:
             gpu_sample_interval=float(_str("ACTORS_GPU_SAMPLE_INTERVAL", "0.5")),
             runtime=_str("ACTORS_RUNTIME", cls.runtime),
             process_image_path=_list("ACTORS_PROCESS_IMAGE_PATH", ""),
-            slurm_queues=_json_object("ACTORS_SLURM_QUEUES"),
+            slurm_queues=_str("ACTORS_SLURM_QUEUES", ""),
             slurm_engine=_str("ACTORS_SLURM_ENGINE", None),
             slurm_python=_str("ACTORS_SLURM_PYTHON", None),
             slurm_poll_interval=float(_str("ACTORS_SLURM_POLL_INTERVAL", "1")),

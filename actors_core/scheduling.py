@@ -38,6 +38,18 @@ def worker_capacity(actor: dict, config) -> int:
     return int(actor.get("max_workers") or config.default_max_workers)
 
 
+# The same rule for scripts that read the actor's hash (its fields JSON-encoded) in Redis
+# (store/admission.py); tests/unit/test_scheduling_lua.py checks that both agree.
+WORKER_CAPACITY_LUA = """
+local function worker_capacity(stateless, max_workers, default_workers)
+  if stateless ~= 'true' then return 1 end
+  local count = tonumber(max_workers)
+  if count == nil or count == 0 then return tonumber(default_workers) end
+  return math.floor(count)
+end
+"""
+
+
 def workers_to_keep(actor: dict, num: int, config) -> int:
     """``POST .../workers {num}`` keeps ``num`` workers, never more than the capacity."""
     return max(0, min(int(num), worker_capacity(actor, config)))

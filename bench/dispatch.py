@@ -1,16 +1,20 @@
-"""Message-to-COMPLETE latency of a trivial actor vs the raw Docker lifecycle.
+"""Message-to-COMPLETE latency of a trivial actor vs the raw Docker lifecycle, interleaved.
 
-Baseline, measured in the same run on the same image: docker SDK
-create/start/wait/logs/remove. Ours: POST a message with
-``_abaco_synchronous=true`` (it answers the moment the execution is COMPLETE)
-through the real API, Redis, RQ and a spawner. Prints both and the ratio.
+Baseline, in the same run on the same image: docker SDK create/start/wait/logs, timed up
+to the moment the output is read; ``remove()`` follows untimed, as ours removes its
+container after the record says COMPLETE. Ours: POST a message with
+``_abaco_synchronous=true`` (it answers the moment the execution is COMPLETE, with its
+output) through the real API, Redis and a spawner. Blocks of each side alternate in
+swapped order (raw, ours, ours, raw, ...) so drift in the machine's load falls on both;
+every figure is the median over the blocks with its range, beside the load average.
 
-    python bench/dispatch.py [--runs 30] [--image actors/echo:latest]
+    python bench/dispatch.py [--runs 10] [--rounds 4] [--image actors/echo:latest]
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -23,56 +27,51 @@ import docker
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors_core.tokens import mint  # noqa: E402
+from bench.common import interleaved, load, spread  # noqa: E402
 from tests.integration.platform import (ApiClient, ApiServer, RedisServer,  # noqa: E402
                                         SpawnerProcess, platform_environment)
 
 
-def raw_lifecycle(client, image: str) -> float:
+def raw_lifecycle(client, image: str) -> tuple:
+    """(seconds to the output, finished time): the same end point as ours."""
     started = time.perf_counter()
     container = client.containers.create(image, environment={"MSG": "bench"})
     container.start()
     container.wait()
-    container.logs()
-    container.remove(force=True)
-    return time.perf_counter() - started
+    output = container.logs()
+    finished = time.perf_counter()
+    container.remove(force=True)  # untimed, but before this worker's next run
+    assert b"Contents of MSG: bench" in output, output[:200]
+    return finished - started, finished
 
 
-def ours(api: ApiClient, actor_id: str) -> float:
+def ours(api: ApiClient, actor_id: str) -> tuple:
     started = time.perf_counter()
     response = api.post(f"/actors/{actor_id}/messages", data={"message": "bench"},
                         params={"_abaco_synchronous": "true"})
-    elapsed = time.perf_counter() - started
+    finished = time.perf_counter()
     if response.status_code != 200 or "Contents of MSG: bench" not in response.text:
         raise RuntimeError(f"unexpected answer {response.status_code}: {response.text[:200]}")
-    return elapsed
+    return finished - started, finished
 
 
-def measure(call, runs: int, parallel: int) -> dict:
-    call()  # warm-up
+def block(call, runs: int, parallel: int) -> dict:
+    """``runs`` calls at ``parallel`` at once: median latency and throughput to the last end."""
     started = time.perf_counter()
     if parallel == 1:
-        samples = [call() for _ in range(runs)]
+        results = [call() for _ in range(runs)]
     else:
         with ThreadPoolExecutor(parallel) as pool:
-            samples = list(pool.map(lambda _: call(), range(runs)))
-    wall = time.perf_counter() - started
-    return {"median": statistics.median(samples), "mean": statistics.fmean(samples),
-            "p90": sorted(samples)[int(0.9 * (len(samples) - 1))], "throughput": runs / wall}
-
-
-def report(label: str, raw: dict, mine: dict) -> None:
-    print(f"\n{label}")
-    print(f"  {'':24}{'median s':>10}{'mean s':>10}{'p90 s':>10}{'per s':>8}")
-    for name, row in (("raw docker lifecycle", raw), ("actors message->COMPLETE", mine)):
-        print(f"  {name:24}{row['median']:>10.3f}{row['mean']:>10.3f}{row['p90']:>10.3f}"
-              f"{row['throughput']:>8.2f}")
-    print(f"  ratio (ours / raw): median {mine['median'] / raw['median']:.2f}x, "
-          f"mean {mine['mean'] / raw['mean']:.2f}x, throughput {raw['throughput'] / mine['throughput']:.2f}x")
+            results = list(pool.map(lambda _: call(), range(runs)))
+    latencies = [latency for latency, _ in results]
+    return {"median": statistics.median(latencies),
+            "throughput": runs / (max(end for _, end in results) - started)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=10, help="calls per block")
+    parser.add_argument("--rounds", type=int, default=4, help="blocks of each side")
     parser.add_argument("--image", default="actors/echo:latest")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
@@ -83,19 +82,42 @@ def main() -> None:
         redis = RedisServer(workdir)
         environment = platform_environment(redis.url, workdir, ACTORS_SYNC_TIMEOUT=120)
         api_server = ApiServer(environment)
-        spawner = SpawnerProcess(environment, name="bench", slots=4, log_path=workdir / "spawner.log")
+        spawner = SpawnerProcess(environment, name="bench", slots=4,
+                                 log_path=workdir / "spawner.log")
         try:
-            api = ApiClient(api_server.url, mint(api_server.config, "bench", roles=("privileged",)))
+            api = ApiClient(api_server.url, mint(api_server.config, "bench",
+                                                 roles=("privileged",)))
             actor = api.create_actor(args.image, max_workers=4)
             api.wait_actor(actor["id"])
+            sides = {"raw": lambda: raw_lifecycle(docker_client, args.image),
+                     "ours": lambda: ours(api, actor["id"])}
             for parallel in (1, 4):
-                raw = measure(lambda: raw_lifecycle(docker_client, args.image), args.runs, parallel)
-                mine = measure(lambda: ours(api, actor["id"]), args.runs, parallel)
-                report(f"{args.image}, {args.runs} runs, parallelism {parallel}", raw, mine)
+                for call in sides.values():  # warm-up
+                    block(call, parallel, parallel)
+                results, loads = {"raw": [], "ours": []}, [os.getloadavg()[0]]
+                for _, side in interleaved(args.rounds, ("raw", "ours")):
+                    results[side].append(block(sides[side], args.runs, parallel))
+                    loads.append(os.getloadavg()[0])
+                print(f"\n{args.image}, parallelism {parallel}: {args.rounds} blocks of "
+                      f"{args.runs} per side, interleaved; 1-min load "
+                      f"{spread(loads, '{:.1f}')}")
+                for side in ("raw", "ours"):
+                    name = ("raw docker create..logs" if side == "raw"
+                            else "actors message->COMPLETE")
+                    print(f"  {name:26} median latency "
+                          f"{spread([r['median'] for r in results[side]], '{:.3f}')} s, "
+                          f"{spread([r['throughput'] for r in results[side]])} per s")
+                latency = [o["median"] / r["median"]
+                           for o, r in zip(results["ours"], results["raw"])]
+                throughput = [o["throughput"] / r["throughput"]
+                              for o, r in zip(results["ours"], results["raw"])]
+                print(f"  ratio ours/raw: latency {spread(latency)}, throughput "
+                      f"{spread(throughput)} (pairs of adjacent blocks)")
         finally:
             spawner.stop()
             api_server.stop()
             redis.stop()
+    print(f"\nafter: {load()}")
 
 
 if __name__ == "__main__":

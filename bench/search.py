@@ -8,7 +8,9 @@ keys, in pipelines) so loading takes seconds, not minutes. Then, for representat
 searches, prints the median latency through the API (Flask test client: parsing,
 permission filtering, Redis, JSON) and the latency of the naive way, measured in the
 same run: read every record of every readable actor and filter in Python
-(``SearchStore.executions_by_scan``). Each answer is checked against the scan's.
+(``SearchStore.executions_by_scan``). The two alternate call by call (ours, scan, scan,
+ours, ...) so drift in the machine's load falls on both; each row gives the median of
+each side with its range and the load average. Each answer is checked against the scan's.
 
     python bench/search.py [--executions 100000] [--actors 100] [--runs 5]
 """
@@ -40,6 +42,7 @@ from actors_core.store.indexes import index_submitted  # noqa: E402
 from actors_core.store.records import encode  # noqa: E402
 from actors_core.times import isoformat
 from actors_core.tokens import mint  # noqa: E402
+from bench.common import interleaved, load as machine_load, spread  # noqa: E402
 from tests.integration.platform import RedisServer  # noqa: E402
 
 TENANT = "bench"
@@ -117,6 +120,17 @@ def timed(call, runs: int) -> tuple:
     return statistics.median(samples), answer
 
 
+def compared(ours, scan, runs: int) -> tuple:
+    """Both sides ``runs`` times, interleaved in swapped order: (our samples, scan samples,
+    our last answer, the scan's last answer)."""
+    calls, samples, answers = {"ours": ours, "scan": scan}, {"ours": [], "scan": []}, {}
+    for _, side in interleaved(runs, ("ours", "scan")):
+        started = time.perf_counter()
+        answers[side] = calls[side]()
+        samples[side].append(time.perf_counter() - started)
+    return samples["ours"], samples["scan"], answers["ours"], answers["scan"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--executions", type=int, default=100_000)
@@ -164,19 +178,24 @@ def main() -> None:
             ("admin", "search=w&exit_code.eq=2&limit=10"),
             ("admin", "search=COMPLETE&limit=10"),
         ]
-        print(f"\n{'search':70}{'total':>8}{'ours ms':>10}{'scan ms':>10}{'ratio':>8}")
+        print(f"\n{machine_load()}; {args.runs} calls of each side per search, interleaved; "
+              "ms as median (min-max)")
+        print(f"{'search':62}{'total':>7}  {'ours ms':>22}  {'scan ms':>22}{'ratio':>7}")
         for who, text in searches:
             headers = admin if who == "admin" else user
             readable = {a["id"] for a in actors} if who == "admin" else set(user_actors)
-            ours, result = timed(lambda: http.get(f"/actors/search/executions?{text}",
-                                                  headers=headers).json["result"], args.runs)
             query = parse_query("executions", MultiDict(parse_qsl(text)),
                                 searchable_fields("executions"))
-            scan, (total, page) = timed(lambda: store.search.executions_by_scan(readable, query), 1)
+            ours, scan, result, (total, page) = compared(
+                lambda: http.get(f"/actors/search/executions?{text}",
+                                 headers=headers).json["result"],
+                lambda: store.search.executions_by_scan(readable, query), args.runs)
             assert result["_metadata"]["total_count"] == total, (text, result["_metadata"], total)
             assert [r["id"] for r in result["search"]] == [r["id"] for r in page], text
-            print(f"{who + ': ' + text[:62]:70}{total:>8}{ours * 1000:>10.1f}{scan * 1000:>10.1f}"
-                  f"{scan / ours:>7.1f}x")
+            ms = [1000 * value for value in ours], [1000 * value for value in scan]
+            print(f"{who + ': ' + text[:54]:62}{total:>7}  {spread(ms[0], '{:.1f}'):>22}  "
+                  f"{spread(ms[1], '{:.1f}'):>22}"
+                  f"{statistics.median(scan) / statistics.median(ours):>6.1f}x")
 
         ours, result = timed(lambda: http.get(f"/actors/search/logs?search=needle&actor_id.in="
                                               f"{','.join(a['id'] for a in actors[:20])}",

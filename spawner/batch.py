@@ -1,11 +1,12 @@
 """Executions handed to a cluster scheduler: the spawner side of a BatchRuntime (Slurm).
 
-A slot of such a spawner never waits for an execution. Its drain takes the
-lease on one of the actor's workers and claims the actor's oldest execution
-*without starting it* (it stays SUBMITTED, held by this spawner: out of the
-mailbox, in the spawner's running set), writes the execution's folder on the
-shared storage, submits the job and returns. ``--slots`` bounds how many
-executions the spawner holds (the claim script refuses beyond it), i.e. how
+A slot of such a spawner never waits for an execution. The wake-up it pops is
+admitted as any other (store/admission.py: the lease on one of the actor's
+workers, the claim, the worker BUSY, CLAIMED, in one script), except that the
+execution is claimed *held*: it stays SUBMITTED, out of the mailbox, in the
+spawner's running set. The slot writes the execution's folder on the shared
+storage, submits the job and returns. ``--slots`` bounds how many executions
+the spawner holds (the admission script refuses beyond it: ``full``), i.e. how
 many jobs it has in the cluster, queued or running.
 
 One :class:`Follower` thread in the supervisor follows every held execution,
@@ -25,7 +26,8 @@ Then, through the store's single transitions:
   other runtime: COMPLETE or ERROR with the exit code, Docker-shaped
   ``final_state``, CPU, I/O and max RSS, the outputs collected, the retry the
   actor asks for, metrics and events; the worker and its lease let go and a
-  drain for mail that waited.
+  wake-up for mail that waited (room under ``--slots`` wakes every actor on the
+  spawner's queues with mail: a wake-up refused as ``full`` was taken for good).
 
 What survives a restart: Redis knows which executions the spawner holds and
 each one's job id; the scheduler knows the jobs by name. A restarted spawner's
@@ -48,6 +50,7 @@ from typing import Optional
 from actors_core import scheduling
 from actors_core.enums import ContentType, ExecutionStatus
 from actors_core.scheduling import dispatch_queue
+from actors_core.store import public_actor
 from actors_core.times import isoformat
 
 from . import metrics, outputs, runs, status_events
@@ -86,28 +89,21 @@ def drain(context, actor_id: str) -> Optional[str]:
     """Submit the actor's oldest waiting execution if a worker and room in the spawner's
     ``--slots`` are free; the id of the execution submitted (or refused), else None."""
     store = context.store
-    actor = store.actors.get(actor_id)
-    if actor is None:
-        return None
     asking = f"{context.name}:{os.getpid()}:{threading.get_ident()}"
-    number = store.leases.acquire(actor_id, context.capacity(actor), asking)
-    if number is None:
+    admitted = store.admission.admit(actor_id, context.name, asking, hold=True,
+                                     limit=context.slots)
+    if admitted.outcome in ("gone", "busy", "full"):
+        # full: the spawner holds --slots jobs; when one of them ends, the follower wakes
+        # every actor with waiting mail (Follower._wake).
         return None
-    run = Submission(context, actor, None, number, asking)
+    run = Submission(context, public_actor(admitted.actor), None, admitted.number, asking)
     submitted = False
     try:
-        run.execution_id = store.executions.claim_next(
-            actor_id, context.name, scheduling.worker_id(actor_id, number), hold=True,
-            limit=context.slots)
-        if run.execution_id is None:
-            # Nothing waited, or the spawner holds --slots jobs: when one of them ends, the
-            # follower wakes every actor with waiting mail (Follower._wake).
-            run.waiting_for_room = store.executions.has_waiting(actor_id)
-            return None
-        run.lease_owner = lease_owner(context.name, run.execution_id)
-        store.leases.renew(actor_id, number, run.lease_owner)  # the job's now
-        run.claimed()
-        submitted = run.submit()
+        if admitted.outcome == "claimed":
+            run.admitted(admitted)
+            run.lease_owner = lease_owner(context.name, run.execution_id)
+            store.leases.renew(actor_id, run.worker_number, run.lease_owner)  # the job's now
+            submitted = run.submit()
     finally:
         if not submitted:  # nothing claimed, or it ended already: let go of what it held
             run.release()
@@ -117,17 +113,9 @@ def drain(context, actor_id: str) -> Optional[str]:
 class Submission(ExecutionRun):
     """A held execution, from its folder to a job id (the runner's helpers for the rest)."""
 
-    waiting_for_room = False
-
-    def release(self) -> None:
-        if self.waiting_for_room:  # only the lease: the follower wakes the actor when a job
-            self.store.leases.release(self.actor["id"], self.worker_number, self.lease_owner)
-            return  # ends (a drain now would find no room again)
-        super().release()
-
     def submit(self) -> bool:
         """True once the cluster has the job; otherwise the execution has ended already."""
-        execution = self._record()
+        execution = self.execution
         refusal = runs.refusal(self, execution)
         if refusal:  # a superseded attempt, or a cancelled run's: ends without a job
             self.finish(ExecutionStatus.COMPLETE, refusal)
@@ -142,8 +130,9 @@ class Submission(ExecutionRun):
             log.exception("could not submit execution %s", self.execution_id)
             self.refuse(f"The spawner could not submit the execution: {error}")
             return False
-        # Nothing is written to the record here: the follower may already have seen the job
-        # (it finds jobs by name) and writes its ``job`` field first, whatever happens next.
+        # Only the events (the image check): the follower may already have seen the job (it
+        # finds jobs by name) and writes its ``job`` field first, whatever happens next.
+        self.store.executions.record_events(self.execution_id, self.take_events())
         log.info("execution %s submitted as %s job %s", self.execution_id,
                  self.spawner.runtime.name, job_id)
         return True
@@ -156,7 +145,8 @@ class Submission(ExecutionRun):
         status_events.image_ready(self, self.spawner.runtime.ensure_image(actor["image"]))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.workdir.chmod(0o700)
-        body = self.store.executions.message_body(self.execution_id)
+        admitted = self._admitted
+        body = admitted.body
         mounts = [outputs.prepare(self.workdir), *runs.inputs(self, execution)]
         if execution["content_type"] == str(ContentType.BINARY):
             # A plain file, not a FIFO: the job reads it on another host.
@@ -164,9 +154,9 @@ class Submission(ExecutionRun):
             path.touch(mode=0o600)
             path.write_bytes(body)
             mounts.append(Mount(str(path), BINARY_TARGET))
-        tenant = self.store.actors.tenant_of(actor["id"])
+        tenant = admitted.actor["tenant"]
         token = self._access_token(tenant) if actor.get("token") else None
-        state = None if actor["stateless"] else self.store.actors.get_state(actor["id"])
+        state = None if actor["stateless"] else admitted.state
         environment = execution_environment(
             actor, execution, body, self.config.api_url, execution["worker_id"], token, state,
             (), tenant=tenant, actor_configs=self._actor_configs(tenant))
@@ -366,10 +356,12 @@ class Follower:
                        or time.time())
             fields = self._job_field(status)
             actor = self.store.actors.get(job.actor_id) or {"id": job.actor_id}
-            provenance = status_events.job_started(self.store, self.context, job.execution_id,
-                                                   job.actor_id, actor.get("image", ""), fields)
+            provenance, event = status_events.job_started(
+                self.store, self.context, job.execution_id, job.actor_id,
+                actor.get("image", ""), fields)
             if self.store.executions.start(
-                    job.execution_id, self.context.name, job=fields, provenance=provenance,
+                    job.execution_id, self.context.name, events=[event], job=fields,
+                    provenance=provenance,
                     start_time=isoformat(datetime.fromtimestamp(started, timezone.utc)),
                     status_message=f"Running as {self.runtime.name} job {status.job_id} on "
                                    f"{status.nodes}."):
@@ -460,15 +452,14 @@ class Follower:
         self.jobs.pop(held.execution_id, None)
 
     def _wake(self) -> None:
-        """Room came free under ``--slots``: a drain for each actor on our queues with mail
-        waiting (a submitter that found no room left it to us)."""
+        """Room came free under ``--slots``: a wake-up for each actor on our queues with mail
+        waiting and a free worker (a submitter that found no room left it to us)."""
         queues = set(self.context.queues)
         for actor_id in self.store.executions.actors_with_mail():
             actor = self.store.actors.get(actor_id)
             if actor is None or dispatch_queue(actor) not in queues:
                 continue
-            if self.store.executions.has_waiting(actor_id):
-                self.store.work.enqueue_drain(actor_id, dispatch_queue(actor))
+            self.store.work.wake(actor_id, dispatch_queue(actor), self.context.capacity(actor))
 
     # -- helpers ---------------------------------------------------------------------------
     def _copy_output(self, job: Job) -> None:

@@ -52,16 +52,19 @@ def set_actor_status(store, actor_id: str, status, message: str = "") -> None:
     actor_status_changed(store, actor_id, status, message)
 
 
-def actor_status_changed(store, actor_id: str, status, message: str = "") -> None:
-    """The actor became READY or ERROR."""
+def actor_status_changed(store, actor_id: str, status, message: str = "",
+                         actor: Optional[dict] = None) -> None:
+    """The actor became READY or ERROR. ``actor``: its internal record if the caller holds
+    it (its link and webhook are read from it), else it is read."""
     event_type = ACTOR_READY if str(status) == "READY" else ACTOR_ERROR
     _emit(store, actor_id, dict(_base(event_type, actor_id), status=str(status),
-                                status_message=message), context={})
+                                status_message=message), context={}, actor=actor)
 
 
 def execution_finished(store, actor_id: str, execution: dict, status, exit_code=None,
-                       message: str = "") -> None:
-    """An execution ended COMPLETE or ERROR; the event carries its message's ``_abaco_*`` context."""
+                       message: str = "", actor: Optional[dict] = None) -> None:
+    """An execution ended COMPLETE or ERROR; the event carries its message's ``_abaco_*`` context.
+    ``actor`` as for :func:`actor_status_changed`."""
     context = {name: value for name, value in (execution.get("environment") or {}).items()
                if name.startswith("_abaco_")}
     context.update(_abaco_execution_id=execution["id"],
@@ -69,7 +72,7 @@ def execution_finished(store, actor_id: str, execution: dict, status, exit_code=
                    _abaco_username=execution.get("executor"))
     event = dict(_base(EXECUTION_COMPLETE, actor_id), execution_id=execution["id"],
                  status=str(status), exit_code=exit_code, status_message=message, **context)
-    _emit(store, actor_id, event, context)
+    _emit(store, actor_id, event, context, actor=actor)
 
 
 def _base(event_type: str, actor_id: str) -> dict:
@@ -77,8 +80,10 @@ def _base(event_type: str, actor_id: str) -> dict:
             "execution_id": None, "status": None, "exit_code": None}
 
 
-def _emit(store, actor_id: str, event: dict, context: dict) -> None:
+def _emit(store, actor_id: str, event: dict, context: dict, actor: Optional[dict] = None) -> None:
     try:
+        if actor is not None and not actor.get("link") and not actor.get("webhook"):
+            return  # nothing to send to (as of the record the caller holds)
         actor = store.actors.get_internal(actor_id)
         if actor is None:
             return

@@ -3,15 +3,16 @@
 On start a spawner looks at every container it labelled: finished ones are
 recorded and removed, running ones are followed again to the end. Executions
 it had claimed but whose container never started (none, or one created and
-never started) are put in ERROR. So an
-execution is never left RUNNING by a crash of its spawner, as long as that
-spawner comes back; if it does not, another spawner settles them once its
-heartbeat expires (takeover.py), and this then only removes what is left.
-A container that vanishes while this runs is skipped, not fatal. Every end goes
-through ``ExecutionRun.finish`` and ``ExecutionRun.release`` (runner.py), as in a
-run that never stopped: the actor's ``log_ex``, its run outcome, the events, a
-retry where the actor asks for one, the worker record, the worker's lease, the
-GPUs and the next drain.
+never started) are put in ERROR, as are, with another reason, those whose
+container is gone (a container goes before its record says COMPLETE, so a stop
+just between leaves this). So an execution is never left RUNNING by a crash of
+its spawner, as long as that spawner comes back; if it does not, another
+spawner settles them once its heartbeat expires (takeover.py), and this then
+only removes what is left. A container that vanishes while this runs is
+skipped, not fatal. Every end goes through ``ExecutionRun.finish`` and
+``ExecutionRun.release`` (runner.py), as in a run that never stopped: the
+actor's ``log_ex``, its run outcome, the events, a retry where the actor asks
+for one, the worker record, the worker's lease, the GPUs and the next wake-up.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 
 NEVER_STARTED = "The spawner stopped before the container started."
 CONTAINER_GONE = ("The spawner stopped, and the execution's container was gone when it "
-                  "came back.")
+                  "came back (removed as the execution ended, or by someone else); its exit "
+                  "code is lost.")
 
 
 def reconcile(spawner: SpawnerContext) -> list:

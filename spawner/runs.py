@@ -11,7 +11,7 @@ what only a spawner does:
   ``/_abaco_inputs`` (the process runtime passes the folder as
   ``_abaco_inputs_path``); a finally stage also gets ``_run/summary.json`` and,
   for each stage it needs, ``<stage>/<item>/`` of every item where it succeeded;
-* :func:`advance`: the RQ job that submits a run's ready stages in batches
+* :func:`advance`: the task that submits a run's ready stages in batches
   (a new run's first stages, a re-run's);
 * :func:`sweep`: every supervisor's periodic look at running runs (ends never
   told, executions never recorded, fresh cells no job took).
@@ -93,7 +93,7 @@ def _read_only(folder: Path) -> None:
 
 
 def advance(store, run_id: str) -> int:
-    """Submit the run's ready stages (the RQ job ``spawner.jobs.advance_run``)."""
+    """Submit the run's ready stages (the task ``advance_run``, spawner/jobs.py)."""
     return store.runs.submit_fresh(run_id)
 
 

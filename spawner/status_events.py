@@ -26,12 +26,14 @@ def gpus_assigned(store, execution_id: str, actor_id: str, gpus: Sequence) -> No
 
 
 def image_ready(run, pulled: Optional[bool]) -> None:
+    """IMAGE_CHECKED or IMAGE_PULLED, written with the run's next transition (STARTED, or
+    the ERROR of a start that failed): same order, same time stamp, no round trip of its own."""
     image = run.actor["image"]
     kind, verb = ((timeline.IMAGE_PULLED, "pulled") if pulled
                   else (timeline.IMAGE_CHECKED, "present"))
-    run.store.timeline.record(run.execution_id, kind,
-                              f"Image {image} {verb} on {run.spawner.name}.", run.actor["id"],
-                              detail={"image": image})
+    run.pending_events.append(run.store.timeline.event(
+        run.execution_id, kind, f"Image {image} {verb} on {run.spawner.name}.", run.actor["id"],
+        detail={"image": image}))
 
 
 def provenance(run, handle) -> dict:
@@ -47,16 +49,18 @@ def provenance(run, handle) -> dict:
     return record
 
 
-def started(run, handle) -> None:
-    """Record the provenance on the execution and the STARTED event (from the runtime)."""
+def started(run, handle, **fields) -> None:
+    """The execution started: its start time, provenance and ``fields`` on the record, the
+    events waiting for it and STARTED (from the runtime), in one script."""
     facts = provenance(run, handle)
-    run.store.executions.update(run.execution_id, provenance=facts)
     what = "Container" if facts["runtime"] == "docker" else f"{facts['runtime'].capitalize()}"
-    run.store.timeline.record(
+    event = run.store.timeline.event(
         run.execution_id, timeline.STARTED,
         f"{what} {str(handle.id)[:12]} started on {facts['spawner']} (host {facts['host']}, "
         f"image {facts['image_digest'] or facts['image']}).", run.actor["id"],
         service="runtime", detail={"handle": handle.id, "image_digest": facts["image_digest"]})
+    run.store.executions.mark_started(run.execution_id, events=[*run.take_events(), event],
+                                      provenance=facts, **fields)
 
 
 def reattached(run, running: bool) -> None:
@@ -78,16 +82,16 @@ def job_pending(store, execution_id: str, actor_id: str, scheduler: str, job: di
 
 
 def job_started(store, spawner, execution_id: str, actor_id: str, image: str,
-                job: dict) -> dict:
-    """A cluster job started: the provenance to record and the STARTED event (from the
-    runtime), as :func:`started` does for a container; the provenance is returned."""
+                job: dict) -> tuple:
+    """A cluster job started: ``(provenance, STARTED event)`` for the start transition to
+    write in its one script, as :func:`started` does for a container."""
     facts = {"spawner": spawner.name, "host": job.get("nodes") or "", "runtime":
              spawner.runtime.name, "image": image, "image_id": None, "image_digest": None,
              "platform_version": spawner.config.version}
-    store.timeline.record(
+    event = store.timeline.event(
         execution_id, timeline.STARTED,
         f"{spawner.runtime.name.capitalize()} job {job['id']} started on {job.get('nodes')} "
         f"(spawner {spawner.name}, partition {job.get('partition') or 'default'}, image "
         f"{image}).", actor_id, service="runtime",
         detail={"handle": job["id"], "image_digest": None})
-    return facts
+    return facts, event

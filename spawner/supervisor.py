@@ -1,12 +1,13 @@
 """``actors spawner``: a supervisor with a fixed number of slot processes.
 
-Each slot process runs an RQ ``SimpleWorker`` (no fork per job, so the Docker
-and Redis connections stay warm) over the functions in jobs.py. (An actor's
-*workers* are records, see actors_core/scheduling.py; the RQ class is only
-ever called ``SimpleWorker`` here.) The supervisor reconciles
-leftovers before any slot starts, re-enqueues work that could be stranded
-(e.g. behind a slot lease that expired with a dead spawner), and restarts a
-slot process that dies.
+Each slot process blocks on its queues' wake-up and task lists
+(actors_core/store/work.py) and runs what it pops with the functions in
+jobs.py, one at a time, in the same process (no fork per execution, so the
+Docker and Redis connections stay warm). (An actor's *workers* are records,
+see actors_core/scheduling.py.) The supervisor reconciles leftovers before
+any slot starts, wakes slots for work that could be stranded (e.g. behind a
+worker lease that expired with a dead spawner, or a wake-up lost with a slot
+process that died), and restarts a slot process that dies.
 
 Faults (docs/architecture.md): slots die with the supervisor whatever kills it
 (lifeline.py); a spawner refuses to start while a live one holds its name
@@ -19,10 +20,11 @@ of them, whatever ``--slots`` says: ``--slots`` then bounds the jobs held in the
 cluster), reconcile is not used, and one follower thread in the supervisor
 follows every job.
 
-Stopping: the first SIGINT/SIGTERM lets running executions finish (RQ's warm
-shutdown), or with ``stop_mode="kill"`` force-quits them first so nothing is
-left running; a second signal stops at once, leaving containers that the next
-start reconciles.
+Stopping: the first SIGINT/SIGTERM lets running executions finish (each slot
+stops taking work and ends after its current one), or with
+``stop_mode="kill"`` force-quits them first so nothing is left running; a
+second signal stops at once, leaving containers that the next start
+reconciles.
 """
 from __future__ import annotations
 
@@ -32,13 +34,10 @@ import os
 import signal
 import socket
 import time
-import uuid
 from typing import Optional, Sequence
 
 from actors_core.config import Config
 from actors_core.store import Store
-from actors_core.store.events import WEBHOOK_QUEUE
-from actors_core.store.work import rq_queue_name
 from actors_core.times import now_iso
 
 from . import identity, takeover
@@ -54,10 +53,11 @@ def _slot_process_main(config: Config, queues: Sequence[str], spawner_name: str,
                        runtime_name: str, slot: int, gpus: Sequence = (),
                        parent_pid: Optional[int] = None, slots_lock: Optional[str] = None,
                        slots: int = 0) -> None:
-    """A slot process: one RQ SimpleWorker running jobs.py's functions, one at a time; it
-    dies with its supervisor (lifeline.py) and holds the name's slots lock meanwhile."""
-    from rq import Queue, SimpleWorker
+    """A slot process: jobs.serve over the queues' lists, one execution or task at a time;
+    it dies with its supervisor (lifeline.py) and holds the name's slots lock meanwhile.
 
+    The first SIGTERM (from the supervisor) lets the current one finish and then
+    stops; the supervisor's second is a SIGKILL."""
     from . import jobs, lifeline
     from .identity import hold_as_slot
     from .runner import SpawnerContext
@@ -71,18 +71,11 @@ def _slot_process_main(config: Config, queues: Sequence[str], spawner_name: str,
     store = Store.from_config(config, patient=True)  # waits out Redis outages
     jobs.configure(SpawnerContext(config, store, make_runtime(runtime_name, config=config),
                                   spawner_name, gpus=gpus, queues=queues, slots=slots))
-    rq_queues = [Queue(rq_queue_name(q), connection=store.redis) for q in queues]
-    # Webhook deliveries come last: a slot takes one only when no execution waits.
-    rq_queues.append(Queue(WEBHOOK_QUEUE, connection=store.redis))
-
-    class SlotWorker(SimpleWorker):
-        def execute_job(self, job, queue):
-            lifeline.exit_if_orphaned()  # never start work for a supervisor that is gone
-            return super().execute_job(job, queue)
-
-    worker = SlotWorker(rq_queues, connection=store.redis,
-                        name=f"{spawner_name}.{slot}.{uuid.uuid4().hex[:6]}")
-    worker.work(with_scheduler=False, logging_level="WARNING")
+    stop = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # never start work for a supervisor that is gone
+    jobs.serve(queues, stopping=lambda: bool(stop), before_each=lifeline.exit_if_orphaned)
 
 
 class Supervisor:

@@ -2,9 +2,9 @@
 
 Every supervisor runs :func:`sweep` every few seconds (supervisor.py). What to
 do is decided by the policy in ``actors_core/scheduling.py``; this module acts
-on it. Several spawners may sweep the same actor: every enqueue is a harmless
-extra drain at worst, and every removal is conditional in Redis, so they
-cannot disagree.
+on it. Several spawners may sweep the same actor: a wake-up is written only
+where one is missing (store/work.py's repair), an extra one is a harmless no-op
+at worst, and every removal is conditional in Redis, so they cannot disagree.
 """
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 
 
 def sweep(store, config, host: str, queues: Iterable[str]) -> None:
-    """Enqueue a drain for any actor on ``queues`` with waiting mail and a free worker
-    (e.g. behind a worker lease that expired with a dead spawner), then health-check
-    and retire workers, then repair what running runs lost (spawner/runs.py)."""
+    """Wake a slot for any actor on ``queues`` with waiting mail and a free worker that no
+    listed wake-up serves (behind a worker lease that expired with a dead spawner, or a
+    wake-up lost with a slot process that died holding it), then health-check and retire
+    workers, repair what running runs lost (spawner/runs.py), and take expired execution
+    records out of the indexes."""
     queues = list(queues)
     executions = store.executions
     for actor_id in executions.actors_with_mail():
@@ -35,9 +37,12 @@ def sweep(store, config, host: str, queues: Iterable[str]) -> None:
             executions.forget_empty_mailbox(actor_id)
             continue
         if needs_drain(store, actor, config):
-            store.work.enqueue_drain(actor_id, dispatch_queue(actor))
+            store.work.repair(actor_id, dispatch_queue(actor),
+                              scheduling.worker_capacity(actor, config))
     sweep_workers(store, config, host, queues)
     runs.sweep(store)
+    if store.executions.record_ttl:
+        store.executions.forget_expired()
 
 
 def needs_drain(store, actor: dict, config) -> bool:

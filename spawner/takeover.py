@@ -113,8 +113,8 @@ def _free(store, name: str, execution: dict) -> None:
             "last_health_check_time": now, "idle_since": time.time()})
     store.takeover.release_slot(actor_id, slot, name)
     actor = store.actors.get(actor_id)
-    if actor is not None and store.executions.has_waiting(actor_id):
-        store.work.enqueue_drain(actor_id, dispatch_queue(actor))
+    if actor is not None:  # a worker came free: wake a slot if mail waits for it
+        store.work.wake(actor_id, dispatch_queue(actor), store.executions.capacity(actor))
 
 
 def _remove_leftovers(spawner, name: str, settled: dict) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .actors import ActorStore, public as public_actor
+from .admission import Admission
 from .artifacts import ArtifactIndex
 from .aliases import AliasStore
 from .configs import ConfigStore
@@ -33,11 +34,12 @@ class Store:
         self.config = config
         self.actors = ActorStore(redis)
         self.timeline = Timeline(redis, config.log_ex, config.version)
-        self.executions = ExecutionStore(redis, self.timeline)
+        self.executions = ExecutionStore(redis, self.timeline, config)
         self.logs = LogStore(redis, config.log_max_bytes)
         self.leases = WorkerLeases(redis, config.lease_seconds)
         self.workers = WorkerStore(redis)
         self.work = WorkQueue(redis)
+        self.admission = Admission(redis, self.timeline, config)
         self.hosts = HostStore(redis)
         self.permissions = PermissionStore(redis)
         self.aliases = AliasStore(redis)

@@ -27,10 +27,43 @@ return 1
 """
 
 
+# run_outcome(actor key, ok '1'|'0', threshold, now json, reason) -> 'READY' | 'ERROR' | ''
+# (the status it changed to, for the events). Shared with the finish script (executions.py),
+# so an execution's end and its actor's outcome are one step.
+OUTCOME_LUA = """
+local function run_outcome(key, ok, threshold, now, reason)
+  if redis.call('EXISTS', key) == 0 then return '' end
+  local status = redis.call('HGET', key, 'status')
+  local failures = tonumber(redis.call('HGET', key, 'consecutive_failures') or '0') or 0
+  if ok == '1' then
+    if failures ~= 0 or status ~= '"READY"' then
+      redis.call('HSET', key, 'consecutive_failures', '0', 'status', '"READY"',
+                 'status_message', '""', 'last_update_time', now)
+      if status ~= '"READY"' then return 'READY' end
+    end
+    return ''
+  end
+  failures = failures + 1
+  redis.call('HSET', key, 'consecutive_failures', tostring(failures), 'last_update_time', now)
+  if failures >= tonumber(threshold) then
+    redis.call('HSET', key, 'status', '"ERROR"', 'status_message',
+               cjson.encode(failures .. ' executions in a row could not run: ' .. reason))
+    if status ~= '"ERROR"' then return 'ERROR' end
+  end
+  return ''
+end
+"""
+
+_OUTCOME = OUTCOME_LUA + """
+return run_outcome(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+"""
+
+
 class ActorStore:
     def __init__(self, redis):
         self.redis = redis
         self._create = redis.register_script(_CREATE)
+        self._outcome = redis.register_script(_OUTCOME)
         self.cron = CronIndex(redis)
 
     def create(self, actor: dict, tenant: str = "default",
@@ -106,27 +139,9 @@ class ActorStore:
         A run that succeeds proves the image works, so it clears the counter and
         lifts an ERROR status. Returns the new status when this changed it (for events).
         """
-        key = keys.actor(actor_id)
-        if not self.redis.exists(key):
-            return None
-        if ok:
-            record = decode(self.redis.hgetall(key)) or {}
-            if record.get("consecutive_failures") or record.get("status") != str(ActorStatus.READY):
-                self.update(actor_id, consecutive_failures=0, status=str(ActorStatus.READY),
-                            status_message="")
-                if record.get("status") != str(ActorStatus.READY):
-                    return ActorStatus.READY
-            return None
-        record = decode(self.redis.hgetall(key)) or {}
-        failures = int(record.get("consecutive_failures") or 0) + 1
-        fields = {"consecutive_failures": failures}
-        if failures >= threshold:
-            fields.update(status=str(ActorStatus.ERROR),
-                          status_message=f"{failures} executions in a row could not run: {reason}")
-        self.update(actor_id, **fields)
-        if failures >= threshold and record.get("status") != str(ActorStatus.ERROR):
-            return ActorStatus.ERROR
-        return None
+        changed = self._outcome(keys=[keys.actor(actor_id)],
+                                args=outcome_args(ok, threshold, reason))
+        return ActorStatus(changed.decode()) if changed else None
 
     def get_state(self, actor_id: str):
         raw = self.redis.get(keys.state(actor_id))
@@ -143,6 +158,11 @@ class ActorStore:
             pipe.srem(keys.tenant_actors(tenant), actor_id)
             pipe.srem(keys.owned_actors(tenant, owner), actor_id)
             pipe.execute()
+
+
+def outcome_args(ok: bool, threshold: int, reason: str = "") -> list:
+    """ARGV for :data:`OUTCOME_LUA`'s run_outcome after its key."""
+    return ["1" if ok else "0", int(threshold), json.dumps(now_iso()), reason]
 
 
 def public(record: dict) -> dict:

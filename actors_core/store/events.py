@@ -1,8 +1,8 @@
 """Events sent to an actor's ``link`` or ``webhook``, and the webhook delivery queue.
 
 A webhook event is recorded with its attempts and sits in a sorted set
-scored by when it is next due: the sorted set, not the RQ job, is the source
-of truth. Whoever sends an attempt first pushes its score ``lease`` seconds
+scored by when it is next due: the sorted set, not the task on the
+``actors:webhooks:tasks`` list (store/work.py), is the source of truth. Whoever sends an attempt first pushes its score ``lease`` seconds
 ahead, so an attempt lost with a crashed worker is tried again after the
 lease: delivery is at least once. docs/events.md has the whole story.
 """
@@ -11,15 +11,12 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from rq import Queue
-
 from ..ids import new_id
 from ..times import now_iso
 from . import keys
 from .records import decode, encode
+from .work import WorkQueue
 
-WEBHOOK_QUEUE = "actors-events"  # no actor queue can map here (theirs are "actors.<name>")
-DELIVER = "spawner.jobs.deliver_webhook"  # imported by name in a spawner (tests/unit/test_jobs.py)
 KEEP_PER_ACTOR = 100  # events listed per actor
 EVENT_TTL = 7 * 24 * 3600  # seconds an event record is kept after its last change
 
@@ -64,7 +61,7 @@ class EventStore:
     def create_webhook(self, actor_id: str, url: str, event: dict, first_due: float) -> dict:
         """Record the event as pending and wake a spawner to send it, in one MULTI.
 
-        ``first_due`` is when the retry sweep may send it if the RQ job never runs.
+        ``first_due`` is when the retry sweep may send it if its task is lost.
         """
         record = dict(id=new_id(), actor_id=actor_id, kind="webhook", target=url,
                       event_type=event["event_type"], event=event, status=EventStatus.PENDING,
@@ -78,9 +75,8 @@ class EventStore:
         return record
 
     def enqueue_delivery(self, event_id: str, pipeline=None) -> None:
-        Queue(WEBHOOK_QUEUE, connection=self.redis).enqueue_call(
-            DELIVER, args=(event_id,), timeout=-1, result_ttl=0, failure_ttl=24 * 3600,
-            pipeline=pipeline)
+        """A task for any spawner's slot: one attempt at the event (spawner/jobs.py)."""
+        WorkQueue(self.redis).enqueue_webhook(event_id, pipeline=pipeline)
 
     def get(self, event_id: str) -> Optional[dict]:
         record = decode(self.redis.hgetall(keys.event(event_id)))

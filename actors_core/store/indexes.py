@@ -66,3 +66,12 @@ def unindex_executions(pipe, actor_id: str, ids: Iterable[str], tenant: str) -> 
             pipe.srem(keys.executions_by_status(status.value), *chunk)
         pipe.zrem(keys.EXECUTIONS_BY_EXIT_CODE, *chunk)
         pipe.zrem(keys.tenant_executions_by_time(tenant), *chunk)
+
+
+def unindex_one(pipe, actor_id: str, execution_id: str, tenant: str) -> None:
+    """Forget one execution (its record expired) in every index."""
+    pipe.zrem(keys.actor_executions_by_time(actor_id), execution_id)
+    pipe.zrem(keys.tenant_executions_by_time(tenant), execution_id)
+    for status in ExecutionStatus:
+        pipe.srem(keys.executions_by_status(status.value), execution_id)
+    pipe.zrem(keys.EXECUTIONS_BY_EXIT_CODE, execution_id)

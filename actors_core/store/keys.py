@@ -221,6 +221,9 @@ def tenant_executions_by_time(tenant: str) -> str:
 
 
 EXECUTIONS_BY_EXIT_CODE = f"{PREFIX}executions:exit-code"  # sorted set: finished id -> exit code
+# sorted set: "<actor id> <execution id>" of finished records given an expiry
+# (ACTORS_EXECUTION_RECORD_TTL), scored by when; the sweep unindexes them then
+EXPIRING_EXECUTIONS = f"{PREFIX}executions:expiring"
 
 
 RETRIES_DUE = f"{PREFIX}retries:due"  # sorted set: ended execution id -> epoch its retry is due
@@ -322,3 +325,21 @@ def tenant_runs(tenant: str) -> str:
 def owned_runs(tenant: str, owner: str) -> str:
     """Sorted set: one user's run ids scored by creation."""
     return f"{PREFIX}tenant:{_part(tenant)}:owner:{_part(owner)}:runs"
+
+
+# -- waking spawners (store/work.py) ------------------------------------------------
+WAKE_SUFFIX = ":wake"
+
+
+def wake_list(queue: str) -> str:
+    """List: actor ids, each a wake-up for one slot of a spawner serving ``queue``."""
+    return f"{PREFIX}queue:{_part(queue)}{WAKE_SUFFIX}"
+
+
+def task_list(queue: str) -> str:
+    """List: ``<task> <argument>`` entries (image checks) for spawners serving ``queue``."""
+    return f"{PREFIX}queue:{_part(queue)}:tasks"
+
+
+WAKES = f"{PREFIX}wakes"  # hash: actor id -> wake-ups listed or popped and not yet admitted
+WEBHOOK_TASKS = f"{PREFIX}webhooks:tasks"  # list: "deliver_webhook <event id>", any spawner

@@ -13,17 +13,28 @@ from typing import Optional
 
 from . import keys
 
-_ACQUIRE = """
--- KEYS: none; ARGV: lease key prefix, capacity, owner, lease ms
-for n = 1, tonumber(ARGV[2]) do
-  if redis.call('SET', ARGV[1] .. n, ARGV[3], 'NX', 'PX', ARGV[4]) then return n end
+# acquire_lease(lease key prefix, capacity, owner, lease ms) -> the worker number, or nil;
+# release_lease(lease key, owner) -> 1 if it was the owner's. Shared with admission.py.
+LEASES_LUA = """
+local function acquire_lease(prefix, capacity, owner, ms)
+  for n = 1, capacity do
+    if redis.call('SET', prefix .. n, owner, 'NX', 'PX', ms) then return n end
+  end
+  return nil
 end
-return nil
+local function release_lease(key, owner)
+  if redis.call('GET', key) == owner then return redis.call('DEL', key) end
+  return 0
+end
 """
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+_ACQUIRE = LEASES_LUA + """
+-- KEYS: none; ARGV: lease key prefix, capacity, owner, lease ms
+return acquire_lease(ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4])
+"""
+
+_RELEASE = LEASES_LUA + """
+return release_lease(KEYS[1], ARGV[1])
 """
 
 

@@ -12,11 +12,19 @@ def encode(fields: dict) -> dict:
 def decode(raw: dict) -> Optional[dict]:
     if not raw:
         return None
-    return {_text(name): json.loads(value) for name, value in raw.items()}
+    try:  # one JSON document instead of one parse per field: several times faster
+        return json.loads(b"{" + b",".join(b'"' + _bytes(name) + b'":' + _bytes(value)
+                                          for name, value in raw.items()) + b"}")
+    except ValueError:  # a field name that needs escaping: parse field by field
+        return {_text(name): json.loads(value) for name, value in raw.items()}
 
 
 def decode_many(raws: Iterable[dict]) -> list:
     return [record for record in (decode(raw) for raw in raws) if record is not None]
+
+
+def _bytes(value) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 def _text(value) -> str:

@@ -56,26 +56,48 @@ FEED_LENGTH = 10_000  # events kept in an actor's feed
 PAGE = 100  # events per answer unless asked otherwise
 MAX_PAGE = 1000
 
-_APPEND = """
--- KEYS: events list, types set, actor feed, actor cursor
--- ARGV: event json without its opening brace and seq, type, once (0/1), final (0/1),
---       ttl, feed length, channel, channel message
-if redis.call('SISMEMBER', KEYS[2], '#final') == 1 then return 0 end
-if ARGV[3] == '1' and redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return 0 end
-local seq = redis.call('LLEN', KEYS[1]) + 1
-redis.call('RPUSH', KEYS[1], '{"seq":' .. seq .. ',' .. ARGV[1])
-if KEYS[3] ~= '' then
-  local cursor = redis.call('INCR', KEYS[4])
-  redis.call('ZADD', KEYS[3], cursor, '{"cursor":' .. cursor .. ',"seq":' .. seq .. ',' .. ARGV[1])
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[6]) - 1)
+# append_event(...) -> seq, or 0 when refused; shared by the transitions' own scripts
+# (executions.py, admission.py) so an event is written in the same step as its transition.
+APPEND_LUA = """
+local function append_event(events, types, feed, cursor, body, kind, once, final, ttl, feed_length,
+                            channel, note)
+  if redis.call('SISMEMBER', types, '#final') == 1 then return 0 end
+  if once == '1' and redis.call('SADD', types, kind) == 0 then return 0 end
+  local seq = redis.call('LLEN', events) + 1
+  redis.call('RPUSH', events, '{"seq":' .. seq .. ',' .. body)
+  if feed ~= '' then
+    local position = redis.call('INCR', cursor)
+    redis.call('ZADD', feed, position, '{"cursor":' .. position .. ',"seq":' .. seq .. ',' .. body)
+    redis.call('ZREMRANGEBYRANK', feed, 0, -tonumber(feed_length) - 1)
+  end
+  if final == '1' then
+    redis.call('SADD', types, '#final')
+    redis.call('EXPIRE', events, ttl)
+    redis.call('EXPIRE', types, ttl)
+  end
+  redis.call('PUBLISH', channel, note)
+  return seq
 end
-if ARGV[4] == '1' then
-  redis.call('SADD', KEYS[2], '#final')
-  redis.call('EXPIRE', KEYS[1], ARGV[5])
-  redis.call('EXPIRE', KEYS[2], ARGV[5])
+-- append_events(specs, execution id, worker id): each spec is :meth:`Timeline.event`'s list;
+-- ids unknown when it was made (a claim's) stand as EXECUTION_MARK / WORKER_MARK.
+local function append_events(specs, execution_id, worker_id)
+  for _, spec in ipairs(specs) do
+    if execution_id then
+      for i = 1, #spec do
+        spec[i] = (string.gsub(spec[i], '@EXECUTION@', execution_id))
+        if worker_id then spec[i] = (string.gsub(spec[i], '@WORKER@', worker_id)) end
+      end
+    end
+    append_event(unpack(spec))
+  end
 end
-redis.call('PUBLISH', ARGV[7], ARGV[8])
-return seq
+"""
+EXECUTION_MARK = "@EXECUTION@"  # stands for the execution id a script learns (a claim's)
+WORKER_MARK = "@WORKER@"
+
+_APPEND = APPEND_LUA + """
+return append_event(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
+                    ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 """
 
 
@@ -125,6 +147,19 @@ class Timeline:
             actor_id = self._actor_of(execution_id)
             if actor_id is None:
                 return None  # no such execution (deleted with its actor): nothing to tell
+        spec = self.event(execution_id, event_type, message, actor_id, service, detail, ttl)
+        seq = self._append(keys=spec[:4], args=spec[4:], client=pipeline)
+        if pipeline is not None:
+            return None
+        return int(seq) or None
+
+    def event(self, execution_id: str, event_type: str, message: str, actor_id: str,
+              service: Optional[str] = None, detail: Optional[dict] = None,
+              ttl: Optional[int] = None) -> list:
+        """One event as :data:`APPEND_LUA`'s ``append_event`` takes it (four keys, then
+        eight arguments), for a script that appends it beside its own change. The
+        execution id may be :data:`EXECUTION_MARK` (and a worker id in ``message`` or
+        ``detail`` :data:`WORKER_MARK`) when only the script will know them."""
         source = self.source.as_dict()
         if service:
             source["service"] = service
@@ -133,19 +168,13 @@ class Timeline:
         if detail:
             event["detail"] = detail
         body = json.dumps(event, separators=(",", ":"))[1:]  # the script puts seq first
-        final = event_type in FINAL
-        seq = self._append(
-            keys=[keys.execution_status_events(execution_id),
-                  keys.execution_status_types(execution_id),
-                  keys.actor_status_feed(actor_id) if actor_id else "",
-                  keys.actor_status_cursor(actor_id) if actor_id else ""],
-            args=[body, event_type, int(event_type in ONCE), int(final),
-                  int(ttl or self.default_ttl), FEED_LENGTH, keys.STATUS_CHANNEL,
-                  f"{actor_id or ''} {execution_id}"],
-            client=pipeline)
-        if pipeline is not None:
-            return None
-        return int(seq) or None
+        return [keys.execution_status_events(execution_id),
+                keys.execution_status_types(execution_id),
+                keys.actor_status_feed(actor_id) if actor_id else "",
+                keys.actor_status_cursor(actor_id) if actor_id else "",
+                body, event_type, str(int(event_type in ONCE)), str(int(event_type in FINAL)),
+                str(int(ttl or self.default_ttl)), str(FEED_LENGTH), keys.STATUS_CHANNEL,
+                f"{actor_id or ''} {execution_id}"]
 
     def _actor_of(self, execution_id: str) -> Optional[str]:
         raw = self.redis.hget(keys.execution(execution_id), "actor_id")
@@ -258,18 +287,18 @@ def force_quit_requested(timeline: Timeline, execution_id: str) -> None:
                     "Force-quit requested; the spawner stops the execution.")
 
 
-def finished(timeline: Timeline, execution: dict, status, fields: dict, log_ex: int) -> None:
-    """FINISHED with the exit code, or ERROR with the reason."""
+def final_event(timeline: Timeline, execution: dict, status, fields: dict, log_ex: int) -> list:
+    """FINISHED with the exit code, or ERROR with the reason: the spec the finish script
+    appends when its transition happens (executions.py)."""
     exit_code = fields.get("exit_code")
     detail = {"status": str(status), "exit_code": exit_code}
     if str(status) == "ERROR":
         reason = fields.get("status_message") or "no reason given"
-        timeline.record(execution["id"], ERROR, f"Error: {reason}", execution["actor_id"],
-                        detail=detail, ttl=log_ex)
-        return
+        return timeline.event(execution["id"], ERROR, f"Error: {reason}", execution["actor_id"],
+                              detail=detail, ttl=log_ex)
     message = f"Finished with exit code {exit_code}."
     if (fields.get("final_state") or {}).get("ForceQuit"):
         message = f"Force-quit: the execution was killed (exit code {exit_code})."
         detail["force_quit"] = True
-    timeline.record(execution["id"], FINISHED, message, execution["actor_id"], detail=detail,
-                    ttl=log_ex)
+    return timeline.event(execution["id"], FINISHED, message, execution["actor_id"],
+                          detail=detail, ttl=log_ex)

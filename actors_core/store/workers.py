@@ -26,15 +26,36 @@ FIELD_ORDER = ("id", "actor_id", "status", "host", "execution_id", "create_time"
                "last_execution_time", "last_health_check_time")
 INTERNAL_FIELDS = ("idle_since",)  # epoch seconds the worker last became idle
 
-_START = """
--- KEYS: worker, actor's workers, worker actors; ARGV: worker id, actor id, new json, busy json
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  for name, value in pairs(cjson.decode(ARGV[3])) do redis.call('HSET', KEYS[1], name, value) end
-  redis.call('SADD', KEYS[2], ARGV[1])
-  redis.call('SADD', KEYS[3], ARGV[2])
+# start_worker(worker key, actor's workers, worker actors, worker id, actor id, new fields,
+# busy fields) and finish_worker(worker key, actor's workers, worker id, ready fields) -> 1
+# stays, 2 removed (a stop was asked), 0 gone; fields are {name: JSON value}. Shared with
+# admission.py, whose scripts start and finish workers beside the claim and the release.
+WORKER_LUA = """
+local function start_worker(key, workers, worker_actors, worker_id, actor_id, new, busy)
+  if redis.call('EXISTS', key) == 0 then
+    for name, value in pairs(new) do redis.call('HSET', key, name, value) end
+    redis.call('SADD', workers, worker_id)
+    redis.call('SADD', worker_actors, actor_id)
+  end
+  for name, value in pairs(busy) do redis.call('HSET', key, name, value) end
+  return 1
 end
-for name, value in pairs(cjson.decode(ARGV[4])) do redis.call('HSET', KEYS[1], name, value) end
-return 1
+local function finish_worker(key, workers, worker_id, ready)
+  if redis.call('EXISTS', key) == 0 then return 0 end
+  if redis.call('HGET', key, 'status') == '"SHUTDOWN_REQUESTED"' then
+    redis.call('DEL', key)
+    redis.call('SREM', workers, worker_id)
+    return 2
+  end
+  for name, value in pairs(ready) do redis.call('HSET', key, name, value) end
+  return 1
+end
+"""
+
+_START = WORKER_LUA + """
+-- KEYS: worker, actor's workers, worker actors; ARGV: worker id, actor id, new json, busy json
+return start_worker(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], cjson.decode(ARGV[3]),
+                    cjson.decode(ARGV[4]))
 """
 
 _CREATE_IDLE = """
@@ -46,16 +67,9 @@ redis.call('SADD', KEYS[3], ARGV[2])
 return 1
 """
 
-_FINISH = """
+_FINISH = WORKER_LUA + """
 -- KEYS: worker, actor's workers; ARGV: worker id, ready json
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HGET', KEYS[1], 'status') == '"SHUTDOWN_REQUESTED"' then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', KEYS[2], ARGV[1])
-  return 2
-end
-for name, value in pairs(cjson.decode(ARGV[2])) do redis.call('HSET', KEYS[1], name, value) end
-return 1
+return finish_worker(KEYS[1], KEYS[2], ARGV[1], cjson.decode(ARGV[2]))
 """
 
 _REQUEST_STOP = """
@@ -116,10 +130,8 @@ class WorkerStore:
     def start(self, actor_id: str, worker_id: str, slot: int, host: str, execution_id: str) -> None:
         """The worker (made now if it is new) runs ``execution_id`` on ``host``: BUSY."""
         now = now_iso()
-        new = encode({"id": worker_id, "actor_id": actor_id, "slot": slot, "create_time": now,
-                      "last_execution_time": None})
-        busy = encode({"status": str(WorkerStatus.BUSY), "host": host,
-                       "execution_id": execution_id, "last_health_check_time": now})
+        new = new_fields(actor_id, worker_id, slot, now)
+        busy = busy_fields(host, execution_id, now)
         self._start(keys=[*self._keys(actor_id, worker_id), keys.WORKER_ACTORS],
                     args=[worker_id, actor_id, json.dumps(new), json.dumps(busy)])
 
@@ -138,12 +150,8 @@ class WorkerStore:
 
         True when the worker stays.
         """
-        now = now_iso()
-        ready = encode({"status": str(WorkerStatus.READY), "execution_id": None,
-                        "last_execution_time": now, "last_health_check_time": now,
-                        "idle_since": time.time()})
         return self._finish(keys=self._keys(actor_id, worker_id),
-                            args=[worker_id, json.dumps(ready)]) == 1
+                            args=[worker_id, json.dumps(ready_fields())]) == 1
 
     def request_stop(self, actor_id: str, worker_id: str) -> Optional[str]:
         """Remove an idle worker now, a busy one after its execution; ``None`` if unknown,
@@ -230,6 +238,24 @@ class WorkerStore:
             pipe.delete(keys.actor_workers(actor_id), keys.workers_minimum(actor_id))
             pipe.srem(keys.WORKER_ACTORS, actor_id)
             pipe.execute()
+
+
+def new_fields(actor_id: str, worker_id: str, slot: int, now: str) -> dict:
+    """A worker made by its first execution: what :data:`WORKER_LUA`'s start_worker sets once."""
+    return encode({"id": worker_id, "actor_id": actor_id, "slot": slot, "create_time": now,
+                   "last_execution_time": None})
+
+
+def busy_fields(host: str, execution_id: str, now: str) -> dict:
+    return encode({"status": str(WorkerStatus.BUSY), "host": host, "execution_id": execution_id,
+                   "last_health_check_time": now})
+
+
+def ready_fields() -> dict:
+    now = now_iso()
+    return encode({"status": str(WorkerStatus.READY), "execution_id": None,
+                   "last_execution_time": now, "last_health_check_time": now,
+                   "idle_since": time.time()})
 
 
 def _public(record: dict) -> dict:

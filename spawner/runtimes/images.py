@@ -15,7 +15,8 @@ host paths wherever the image uses them (its ENV values, WORKDIR, CMD and
 ENTRYPOINT; not the execution's own environment, so a message is never
 altered): see :func:`_host_path` for which paths count. The cache key covers the
 Dockerfile, the sources' names, sizes and modification times and the Python
-interpreter, so editing an actor's code gives a fresh staging folder and a
+interpreter, so editing an actor's code gives a fresh staging folder (for
+executions that start more than ``process.STAGE_SECONDS`` later) and a
 staging folder is never changed once made (several spawner processes can share
 the cache: each stages into a temporary folder and renames it into place).
 

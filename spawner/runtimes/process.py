@@ -72,6 +72,7 @@ IMAGE_CACHE = ".process-images"
 NEVER = "0001-01-01T00:00:00Z"  # Docker's FinishedAt while a container runs
 LOST = "exit code lost while the spawner was down"
 POLL = 0.1  # seconds between looks at a log file or a process that is not our child
+STAGE_SECONDS = 2.0  # an image's files are looked at again (and restaged if changed) after this
 CHUNK = 64 * 1024
 MOUNT_VARIABLES = {BINARY_TARGET: "_abaco_binary_path", RESULTS_TARGET: "_abaco_results_path",
                    OUTPUTS_TARGET: "_abaco_outputs_path", INPUTS_TARGET: "_abaco_inputs_path"}
@@ -91,6 +92,10 @@ class ProcessRuntime(Runtime):
         self.image_path = tuple(image_path)
         self.cpu_seconds = cpu_seconds
         self._started = weakref.WeakValueDictionary()  # descriptor path -> our live handle
+        self._staged: dict = {}  # image -> (when it was looked at, StagedImage)
+        # No core dumps, for every execution: set once here and inherited, so a start with
+        # no other limit needs no hook between fork and exec (and can use vfork).
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
 
     def ensure_image(self, image: str) -> bool:
         self._stage(image)
@@ -131,7 +136,7 @@ class ProcessRuntime(Runtime):
             child = subprocess.Popen(
                 image.argv, cwd=image.cwd or str(home), env=environment,
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_limiter(limits),
+                start_new_session=True, preexec_fn=_limiter(limits) if limits else None,
                 **({"user": user[0], "group": user[1], "extra_groups": []} if user else {}))
         except (OSError, subprocess.SubprocessError) as error:
             _remove_files(workdir, owned)
@@ -168,11 +173,20 @@ class ProcessRuntime(Runtime):
         return handles
 
     def _stage(self, image: str) -> StagedImage:
+        """The image staged (images.py), looked at again at most every STAGE_SECONDS: the
+        check, start and provenance of one execution, and executions close together, share
+        one look at its files instead of walking them each time."""
+        now = time.monotonic()
+        cached = self._staged.get(image)
+        if cached is not None and now - cached[0] < STAGE_SECONDS:
+            return cached[1]
         folder = find_image(image, self.image_path)
         try:
-            return stage(read_dockerfile(folder), self.workdir / IMAGE_CACHE, image)
+            staged = stage(read_dockerfile(folder), self.workdir / IMAGE_CACHE, image)
         except (OSError, ValueError) as error:  # unreadable files, bad JSON or quoting
             raise ImageUnavailable(f"Image {image!r} ({folder}) could not be prepared: {error}")
+        self._staged[image] = (now, staged)
+        return staged
 
 
 class ProcessHandle(Handle):
@@ -295,9 +309,14 @@ class ProcessHandle(Handle):
             self._poll()
             return
         code = info.si_status if info.si_code == os.CLD_EXITED else 128 + info.si_status
-        self._save(exit_code=code, finished_at=time.time_ns())
-        self._sample()  # the last look at the living tree, before it is killed
-        procfs.end_session(self.pid, self.record["start_ticks"])
+        members = procfs.session_members(self.pid)  # one look at /proc serves both below
+        self._sample(members)  # the last look at the living tree, before it is killed
+        # Recorded before reaping (the pid cannot be reused until then), with the usage
+        # so far; the reaped tree's own totals below are only kept in memory: a restart
+        # in the moment between loses just those.
+        self._save(exit_code=code, finished_at=time.time_ns(),
+                   usage=asdict(self._usage) if self._usage else None)
+        procfs.end_session(self.pid, self.record["start_ticks"], members)
         try:
             _, _, rusage = os.wait4(self.pid, 0)
         except ChildProcessError:
@@ -306,7 +325,7 @@ class ProcessHandle(Handle):
         if rusage is not None:  # the leader and every descendant it reaped
             self._merge(Usage(cpu_ns=int((rusage.ru_utime + rusage.ru_stime) * 1e9),
                               io_bytes=(rusage.ru_inblock + rusage.ru_oublock) * 512))
-        self._save(usage=asdict(self._usage) if self._usage else None)
+            self.record["usage"] = asdict(self._usage)
 
     def _poll(self) -> None:
         zombie_since = None
@@ -336,11 +355,11 @@ class ProcessHandle(Handle):
         return (stat is not None and stat.start == self.record["start_ticks"]
                 and stat.state not in "ZX")
 
-    def _sample(self) -> Optional[Usage]:
+    def _sample(self, others: Optional[list] = None) -> Optional[Usage]:
         stat = procfs.read_stat(self.pid)
         if stat is None or stat.start != self.record["start_ticks"]:
             return self._usage
-        members = [self.pid] + procfs.session_members(self.pid)
+        members = [self.pid] + (procfs.session_members(self.pid) if others is None else others)
         stats = [s for s in map(procfs.read_stat, members) if s is not None]
         cpu_ns = sum(s.cpu_ticks for s in stats) * 1_000_000_000 // procfs.CLOCK_TICKS
         return self._merge(Usage(cpu_ns=cpu_ns, io_bytes=sum(map(procfs.io_bytes, members))))
@@ -411,7 +430,7 @@ def _user(text: Optional[str]) -> Optional[tuple]:
 
 def _limits(spec: RunSpec, user: Optional[tuple], cpu_seconds: Optional[int]) -> list:
     """(resource, value) pairs, each capped at our own hard limit so setting it cannot fail."""
-    wanted = [(resource.RLIMIT_CORE, 0)]
+    wanted = []  # RLIMIT_CORE is 0 already: inherited from the runtime's process
     if spec.mem_limit:
         wanted.append((resource.RLIMIT_AS, _size(spec.mem_limit)))
     if cpu_seconds:

@@ -21,15 +21,28 @@ class Stat(NamedTuple):
     start: int  # clock ticks after boot: with the pid, names one process for good
 
 
-def read_stat(pid: int) -> Optional[Stat]:
+def _stat_fields(pid) -> Optional[list]:
+    """The fields after the command name (which may hold spaces and parentheses)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stream:
-            text = stream.read().decode("ascii", "replace")
+        descriptor = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()  # the command name may hold spaces
-    return Stat(state=fields[0], session=int(fields[3]), threads=int(fields[17]),
-                 cpu_ticks=sum(int(f) for f in fields[11:15]), start=int(fields[19]))
+    try:
+        data = os.read(descriptor, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+    return data[data.rindex(b")") + 2:].split()
+
+
+def read_stat(pid: int) -> Optional[Stat]:
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    return Stat(state=fields[0].decode("ascii", "replace"), session=int(fields[3]),
+                threads=int(fields[17]), cpu_ticks=sum(int(f) for f in fields[11:15]),
+                start=int(fields[19]))
 
 
 def pids() -> list:
@@ -40,12 +53,21 @@ def pids() -> list:
 
 
 def session_members(sid: int) -> list:
-    """Processes in session ``sid`` other than its leader (zombies included)."""
+    """Processes in session ``sid`` other than its leader (zombies included). One pass over
+    /proc's pids asking each its session (``getsid``, one system call, no file read), so
+    it stays well under a millisecond on a host with hundreds of processes."""
     members = []
-    for pid in pids():
-        stat = read_stat(pid) if pid != sid else None
-        if stat is not None and stat.session == sid:
-            members.append(pid)
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if pid == sid:
+            continue
+        try:
+            if os.getsid(pid) == sid:
+                members.append(pid)
+        except OSError:  # gone since the listing (or not ours to ask)
+            continue
     return members
 
 
@@ -72,16 +94,18 @@ def tasks_of(uid: int) -> int:
     return total
 
 
-def end_session(sid: int, start_ticks: Optional[int]) -> None:
+def end_session(sid: int, start_ticks: Optional[int], members: Optional[list] = None) -> None:
     """SIGKILL what is left in the session ``sid``, then wait a little for it to be gone.
 
     Only while ``sid`` still names our leader (alive or a zombie) or no process
     at all: a new session can only take that id if a new process got the pid.
+    ``members``: :func:`session_members` if the caller has just looked.
     """
     leader = read_stat(sid)
     if leader is not None and leader.start != start_ticks:
         return
-    living = [pid for pid in session_members(sid) if alive(pid)]
+    living = [pid for pid in (session_members(sid) if members is None else members)
+              if alive(pid)]
     for pid in living:
         try:
             os.kill(pid, signal.SIGKILL)

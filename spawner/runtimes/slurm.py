@@ -139,8 +139,16 @@ class Placement:
         return self.max_time_limit or self.time_limit
 
 
-def placements(settings: Mapping) -> dict:
-    """``ACTORS_SLURM_QUEUES`` as {queue: Placement}; ``"*"`` applies to queues not named."""
+def placements(settings) -> dict:
+    """``ACTORS_SLURM_QUEUES`` (its JSON text, or the object) as {queue: Placement}; ``"*"``
+    applies to queues not named."""
+    if isinstance(settings, str):
+        try:
+            settings = json.loads(settings) if settings.strip() else {}
+        except ValueError as error:
+            raise ValueError(f"ACTORS_SLURM_QUEUES is not JSON: {error}")
+    if not isinstance(settings, Mapping):
+        raise ValueError("ACTORS_SLURM_QUEUES must be a JSON object")
     return {queue: Placement.from_settings(queue, value or {}) for queue, value in settings.items()}
 
 

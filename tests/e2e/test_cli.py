@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import subprocess
+import threading
 import time
 
 import pytest
@@ -167,7 +168,13 @@ def test_logs_follow_streams_while_it_runs(dev, sleeper):
         assert first == "iteration 1 of 6\n"
         # printed while the execution was still going
         assert dev.cli_json("execution", sleeper, execution_id)["status"] == "RUNNING"
-        rest, errors = follower.communicate(timeout=60)
+        # What readline() buffered beyond the first line is in follower.stdout, not in the
+        # pipe (logs arrive in batches): read on through the same file, not communicate().
+        timer = threading.Timer(60, follower.kill)
+        timer.start()
+        rest, errors = follower.stdout.read(), follower.stderr.read()
+        follower.wait()
+        timer.cancel()
     finally:
         if follower.poll() is None:
             follower.kill()

@@ -34,10 +34,17 @@ def _in_status_set(store, status, execution_id) -> bool:
     return bool(store.redis.sismember(keys.executions_by_status(status), execution_id))
 
 
+def _hold(store, actor, spawner="sp", limit=0):
+    """Admission's held claim; the execution id, or the outcome when nothing was claimed."""
+    admitted = store.admission.admit(actor["id"], spawner, f"{spawner}:test", hold=True,
+                                     limit=limit)
+    return admitted.execution["id"] if admitted.outcome == "claimed" else admitted.outcome
+
+
 def test_a_held_execution_stays_submitted_until_its_job_starts(store):
     actor = _plain_actor(store)
     execution_id = _submit(store, actor)
-    assert store.executions.claim_next(actor["id"], "sp", "w-1", hold=True) == execution_id
+    assert _hold(store, actor) == execution_id
     assert store.executions.get(execution_id)["status"] == "SUBMITTED"
     assert _in_status_set(store, "SUBMITTED", execution_id)
     assert store.executions.running_on("sp") == [execution_id]
@@ -52,7 +59,7 @@ def test_a_held_execution_stays_submitted_until_its_job_starts(store):
 def test_a_held_execution_can_finish_without_ever_running(store):
     actor = _plain_actor(store)
     execution_id = _submit(store, actor)
-    store.executions.claim_next(actor["id"], "sp", "w-1", hold=True)
+    _hold(store, actor)
     record = store.executions.get_internal(execution_id)
     assert store.executions.may_finish(record)
     assert store.executions.finish(record, ExecutionStatus.COMPLETE, 60,
@@ -76,11 +83,19 @@ def test_a_submitted_execution_nobody_holds_can_neither_start_nor_finish(store):
 def test_the_claim_limit_bounds_what_one_spawner_holds(store):
     actor = _plain_actor(store)
     ids = [_submit(store, actor) for _ in range(3)]
-    assert store.executions.claim_next(actor["id"], "sp", "w-1", hold=True, limit=2) == ids[0]
-    assert store.executions.claim_next(actor["id"], "sp", "w-2", hold=True, limit=2) == ids[1]
-    assert store.executions.claim_next(actor["id"], "sp", "w-3", hold=True, limit=2) is None
+    assert _hold(store, actor, limit=2) == ids[0]
+    assert _hold(store, actor, limit=2) == ids[1]
+    assert _hold(store, actor, limit=2) == "full"
     assert store.executions.has_waiting(actor["id"])
-    assert store.executions.claim_next(actor["id"], "other", "w-3", hold=True, limit=2) == ids[2]
+    assert _hold(store, actor, "other", limit=2) == ids[2]
+
+
+def test_a_held_claim_takes_a_gpu_actor_too_the_scheduler_hands_out_gpus(store):
+    actor = store.actors.create({"id": new_id(), "owner": "alice", "image": "img", "gpus": 2,
+                                 "stateless": True, "queue": "default", "max_workers": None})
+    execution_id = _submit(store, actor)
+    assert store.admission.admit(actor["id"], "sp", "sp:test").outcome == "gpus"
+    assert _hold(store, actor) == execution_id
 
 
 # -- the follower, on a stub scheduler ---------------------------------------------------------
@@ -220,15 +235,15 @@ def test_slots_bound_the_jobs_held_and_an_end_wakes_the_waiting_mail(cluster, st
     ids = [_submit(store, actor, f"E{n}") for n in range(3)]
     assert [context.drain("A") for _ in range(3)] == [ids[0], ids[1], None]
     assert store.executions.get(ids[2])["status"] == "SUBMITTED" and store.executions.has_waiting("A")
-    assert store.leases.busy("A", 5) == 2  # the refused drain let go of its lease
-    store.redis.delete("rq:queue:actors.default")
+    assert store.leases.busy("A", 5) == 2  # the refused admission took no lease
+    store.redis.delete(keys.wake_list("default"), keys.WAKES)
 
     follower.poll()
     scheduler.move(ids[0], "COMPLETED", JobPhase.ENDED)
     scheduler.outcome[ids[0]] = ended(0)
     follower.poll()
     assert store.executions.get(ids[0])["status"] == "COMPLETE"
-    assert store.redis.llen("rq:queue:actors.default") >= 1  # room: the waiting one is drained
+    assert store.work.listed_wakes("default") == ["A"]  # room: the waiting one is woken
     assert context.drain("A") == ids[2]
 
 

@@ -6,8 +6,6 @@ import threading
 import time
 
 import pytest
-from rq import Queue
-
 from actors_core.enums import ActorStatus, ExecutionStatus
 from actors_core.store import keys
 from spawner import reconcile, runner
@@ -30,7 +28,14 @@ def _send(store, actor, execution_id="E1", body=b"m"):
 
 
 def _drains(store, queue="default") -> list:
-    return [job.args[0] for job in Queue(f"actors.{queue}", connection=store.redis).jobs]
+    """The wake-ups waiting for a slot on the queue."""
+    return store.work.listed_wakes(queue)
+
+
+def _pop_wakes(store, queue="default") -> None:
+    """What a slot does before it drains: pop the wake-ups (the submits' own)."""
+    while store.redis.lpop(keys.wake_list(queue)):
+        pass
 
 
 def _settled(store, actor_id, worker_id="A-1"):
@@ -44,7 +49,7 @@ def test_a_run_that_exits_is_recorded_and_everything_released(spawner_context, s
                                                               stub_runtime):
     actor = _actor(store, webhook="http://example.org/hook")
     eid = _send(store, actor)
-    store.redis.delete("rq:queue:actors.default")  # the submit's own drain job
+    _pop_wakes(store)  # the submit's own wake-up, taken by the slot that drains
 
     assert spawner_context.drain("A") == eid
 
@@ -63,7 +68,7 @@ def test_a_run_that_exits_is_recorded_and_everything_released(spawner_context, s
 def test_a_second_message_gets_a_drain_when_the_first_run_lets_go(spawner_context, store):
     actor = _actor(store, stateless=False, max_workers=None)
     first, second = _send(store, actor, "E1"), _send(store, actor, "E2")
-    store.redis.delete("rq:queue:actors.default")
+    _pop_wakes(store)
 
     assert spawner_context.drain("A") == first
     assert store.executions.get(second)["status"] == "SUBMITTED"
@@ -135,7 +140,7 @@ def test_gpus_are_held_while_it_runs_then_given_back_and_waiters_woken(config, s
     other = _actor(store, "B", gpus=1)
     eid = _send(store, first, "E1")
     _send(store, other, "E2")
-    store.redis.delete("rq:queue:actors.default.gpu")
+    _pop_wakes(store, "default.gpu")
 
     drain = threading.Thread(target=context.drain, args=("A",))
     drain.start()
@@ -263,3 +268,97 @@ def test_finish_happens_once(spawner_context, store, ok):
     assert run.finish(status, "" if ok else "broken", exit_code=0 if ok else None) is True
     assert run.finish(ExecutionStatus.ERROR, "again") is False
     assert store.executions.get(eid)["status"] == str(status)
+
+
+# -- logs in batches ---------------------------------------------------------------------------
+class _CountingLogs:
+    def __init__(self, logs):
+        self.logs, self.appends = logs, 0
+
+    def append(self, execution_id, chunk):
+        self.appends += 1
+        return self.logs.append(execution_id, chunk)
+
+
+def test_logs_go_in_batches_and_are_readable_while_it_runs(spawner_context, store,
+                                                         stub_runtime, monkeypatch):
+    counting = _CountingLogs(store.logs)
+    monkeypatch.setattr(store, "logs", counting)
+    actor = _actor(store)
+    stub_runtime.exit_code = None  # runs until the test ends it
+    stub_runtime.logs = tuple(f"line {n}\n".encode() for n in range(20))
+    eid = _send(store, actor)
+    drain = threading.Thread(target=spawner_context.drain, args=("A",))
+    drain.start()
+    deadline = time.monotonic() + 10
+    while not stub_runtime.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    while "line 19" not in store.logs.logs.get(eid) and time.monotonic() - started < 5:
+        time.sleep(0.02)
+    readable_after = time.monotonic() - started
+    assert store.executions.get(eid)["status"] == "RUNNING"
+    assert readable_after < runner.LOG_BATCH_SECONDS + runner.FLUSH_STEP + 0.25
+    assert counting.appends == 1  # twenty lines, one write
+    stub_runtime.started[0].exit(0)
+    drain.join(timeout=10)
+    assert store.logs.logs.get(eid) == "".join(f"line {n}\n" for n in range(20))
+    assert counting.appends == 1  # nothing left to write at the end
+
+
+def test_a_batch_is_written_once_it_is_big_enough(store):
+    counting = _CountingLogs(store.logs)
+    buffer = runner.LogBuffer(counting, "E1")
+    for _ in range(3):
+        buffer.add(b"x" * (runner.LOG_BATCH_BYTES // 2))
+    assert counting.appends == 1  # the second chunk filled a batch; the third waits
+    buffer.flush()
+    assert counting.appends == 2 and len(store.logs.get("E1")) == 3 * (runner.LOG_BATCH_BYTES // 2)
+
+
+def test_finished_records_are_kept_forever_unless_a_ttl_is_set(store, config):
+    actor = _actor(store)
+    eid = _send(store, actor)
+    store.executions.claim_next("A", "s1", "A-1")
+    store.executions.finish(store.executions.get_internal(eid), ExecutionStatus.COMPLETE, 60)
+    assert store.redis.ttl(keys.execution(eid)) == -1
+    assert store.redis.zcard(keys.EXPIRING_EXECUTIONS) == 0
+
+    store.executions.config = config.with_overrides(execution_record_ttl=300)
+    second = _send(store, actor, "E2")
+    store.executions.claim_next("A", "s1", "A-1")
+    store.executions.finish(store.executions.get_internal(second), ExecutionStatus.COMPLETE, 60)
+    assert 290 < store.redis.ttl(keys.execution(second)) <= 300
+    cancelled = _send(store, actor, "E3")
+    assert store.executions.cancel("A", cancelled)
+    assert 290 < store.redis.ttl(keys.execution(cancelled)) <= 300
+    store.redis.delete(keys.execution(second))  # as Redis does when the TTL runs out
+    assert store.executions.forget_expired(now=time.time() + 301) == 1
+    assert store.executions.ids_for_actor("A") == [eid, cancelled]
+    assert not store.redis.sismember(keys.executions_by_status("COMPLETE"), second)
+
+
+def test_reconcile_names_an_end_lost_after_its_container_went(spawner_context, store):
+    actor = _actor(store)
+    eid = _send(store, actor)
+    _claimed_by_a_dead_process(store, actor, eid)
+    store.executions.mark_started(eid)  # it ran; its container was removed, then the crash
+    assert reconcile.reconcile(spawner_context) == []
+    record = store.executions.get(eid)
+    assert record["status"] == "ERROR" and record["status_message"] == reconcile.CONTAINER_GONE
+
+
+def test_the_container_is_gone_before_the_record_says_complete(spawner_context, store,
+                                                               stub_runtime, monkeypatch):
+    actor = _actor(store)
+    eid = _send(store, actor)
+    seen = []
+    finish = store.executions.finish
+
+    def finishing(*args, **kwargs):
+        seen.append(stub_runtime.started[0].removed)
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(store.executions, "finish", finishing)
+    assert spawner_context.drain("A") == eid
+    assert seen == [True] and store.executions.get(eid)["status"] == "COMPLETE"

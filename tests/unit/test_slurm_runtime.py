@@ -272,7 +272,7 @@ def test_the_job_wrapper_relays_results_and_records_the_exit(tmp_path):
 def test_make_runtime_builds_the_slurm_runtime_from_config(config, tmp_path):
     settings = config.with_overrides(
         spawner_workdir=str(tmp_path), slurm_engine="apptainer", slurm_poll_interval=0.5,
-        slurm_queues={"default": {"partitions": ["debug"], "time_limit": 15}})
+        slurm_queues=json.dumps({"default": {"partitions": ["debug"], "time_limit": 15}}))
     runtime = make_runtime("slurm", config=settings)
     assert runtime.detached and runtime.engine == "apptainer" and runtime.poll_interval == 0.5
     assert runtime.placement("default").partitions == ("debug",)

@@ -50,14 +50,11 @@ def test_finish_counts_totals_once(store):
     assert store.executions.wait_finished(execution["id"], 0.1)
 
 
-def test_submit_is_one_transaction_with_its_drain_job(store):
-    from rq import Queue
-
+def test_submit_is_one_transaction_with_its_wake_up(store):
     actor = _actor(store)
     _submit(store, actor, b"\x00binary\xff")
-    queue = Queue("actors.default", connection=store.redis)
-    assert queue.count == 1 and queue.jobs[0].func_name == "spawner.jobs.drain"
-    assert queue.jobs[0].args == (actor["id"],)
+    assert store.work.listed_wakes(actor["queue"]) == [actor["id"]]
+    assert store.work.pending_wakes(actor["id"]) == 1
     assert store.executions.queued_count(actor["id"]) == 1
 
 
