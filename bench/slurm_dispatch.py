@@ -3,7 +3,7 @@
 Both run the same command (images/echo/actor.py with MSG set, by the same Python) as a batch
 job on the same cluster, in the same run, interleaved (raw then ours, ours then raw, ...) so
 that both see the same load. Ours: POST a message with ``_abaco_synchronous=true`` (answered
-the moment the execution is COMPLETE) through the real API, Redis, RQ and an
+the moment the execution is COMPLETE) through the real API, Redis, a wake-up and an
 ``actors spawner --runtime slurm``. Raw: ``sbatch --wait`` of a script running the command,
 then reading its output file.
 
@@ -14,6 +14,8 @@ quantised; for an idea of Slurm's own time the bench also times a raw ``sbatch``
 Then, holding many jobs: ``--hold N`` messages to an actor asking for more CPUs than a node has,
 so that every job stays PENDING; it times their submission, the spawner supervisor's CPU while
 it follows them all (one thread), one ``squeue`` for all their names, and cancelling them all.
+
+Each figure is printed as *median (min-max, n)* with the machine's load (bench/common.py).
 
     python bench/slurm_dispatch.py [--runs 10] [--hold 300]   # needs scripts/slurm-setup.sh
 """
@@ -32,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import interleaved, load, spread  # noqa: E402
 from actors_core.ids import new_id  # noqa: E402
 from actors_core.tokens import mint  # noqa: E402
 from tests.integration.platform import (ApiClient, ApiServer, RedisServer,  # noqa: E402
@@ -87,9 +90,7 @@ def ours(api: ApiClient, actor_id: str) -> float:
 
 
 def summary(samples: list) -> str:
-    ordered = sorted(samples)
-    return (f"median {statistics.median(samples):6.2f} s  mean {statistics.fmean(samples):6.2f} s"
-            f"  min {ordered[0]:6.2f}  max {ordered[-1]:6.2f}")
+    return f"{spread(samples)} s, mean {statistics.fmean(samples):.2f} s"
 
 
 def poll_cost(names: list, rounds: int = 5) -> float:
@@ -140,8 +141,7 @@ def hold_many(api: ApiClient, spawner: SpawnerProcess, count: int) -> None:
             break
         time.sleep(0.5)
     cancelled = time.perf_counter() - started
-    print(f"\nholding {count} PENDING jobs with one spawner (--slots {count + 4}), "
-          f"load average {os.getloadavg()[0]:.2f}:")
+    print(f"\nholding {count} PENDING jobs with one spawner (--slots {count + 4}), {load()}:")
     print(f"  {count} messages posted in {sent:.1f} s; all {count} jobs PENDING in Slurm after "
           f"{submitted:.1f} s ({count / submitted:.0f} submissions/s by 2 submitter processes)")
     print(f"  supervisor (one follower thread) while following them: {following * 100:.1f}% of a "
@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--hold", type=int, default=300, help="PENDING jobs to hold (0: skip)")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    load_before = os.getloadavg()
+    load_before = load()
 
     with tempfile.TemporaryDirectory() as workdir:
         workdir = Path(workdir)
@@ -173,18 +173,18 @@ def main() -> None:
             script = raw_script(workdir)
             ours(api, actor["id"]), raw_wait(script, workdir)  # warm-up: staging, page cache
             raw, mine, fine = [], [], []
-            for run in range(args.runs):
-                pair = [lambda: raw.append(raw_wait(script, workdir)),
-                        lambda: mine.append(ours(api, actor["id"]))]
-                for call in pair if run % 2 == 0 else reversed(pair):
-                    call()
-                fine.append(raw_polled(script, workdir))
-                print(f"  pair {run + 1:2}: raw sbatch --wait {raw[-1]:5.2f} s, ours "
-                      f"{mine[-1]:5.2f} s, raw with fine polling {fine[-1]:5.2f} s", flush=True)
+            sides = {"raw": lambda: raw.append(raw_wait(script, workdir)),
+                     "ours": lambda: mine.append(ours(api, actor["id"])),
+                     "fine": lambda: fine.append(raw_polled(script, workdir))}
+            for run, side in interleaved(args.runs, ("raw", "ours", "fine")):
+                sides[side]()
+                if len(fine) == len(mine) == len(raw) == run + 1:
+                    print(f"  round {run + 1:2}: raw sbatch --wait {raw[-1]:5.2f} s, ours "
+                          f"{mine[-1]:5.2f} s, raw with fine polling {fine[-1]:5.2f} s",
+                          flush=True)
             if args.runs:
-                per_pair = [m / r for m, r in zip(mine, raw)]
                 cost = poll_cost([new_id() for _ in range(1000)])
-                report(args.runs, load_before, os.getloadavg(), raw, mine, fine, per_pair, cost)
+                report(args.runs, load_before, load(), raw, mine, fine, cost)
             if args.hold:
                 hold_many(api, spawner, args.hold)
         finally:
@@ -193,20 +193,17 @@ def main() -> None:
             redis.stop()
 
 
-def report(runs, load_before, load_after, raw, mine, fine, per_pair, cost) -> None:
-    print(f"\nactors/echo as a Slurm job, {runs} interleaved pairs, "
-          f"{os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
-          f"{load_after[0]:.2f} after")
+def report(runs, load_before, load_after, raw, mine, fine, cost) -> None:
+    print(f"\nactors/echo as a Slurm job, {runs} interleaved rounds (raw, ours, fine; then "
+          f"reversed), {load_before} before, {load_after} after")
     print(f"  raw sbatch --wait           {summary(raw)}")
     print(f"  actors message->COMPLETE    {summary(mine)}")
     print(f"  raw sbatch + squeue 0.1 s   {summary(fine)}")
-    quartiles = statistics.quantiles(per_pair, n=4) if len(per_pair) > 1 else per_pair * 3
-    medians = statistics.median(mine) / statistics.median(raw)
-    print(f"  ratio ours / raw sbatch --wait: medians {medians:.2f}x;"
-          f" per pair median {statistics.median(per_pair):.2f}x, quartiles "
-          f"{quartiles[0]:.2f}-{quartiles[2]:.2f}x, range {min(per_pair):.2f}-{max(per_pair):.2f}x")
-    print(f"  ratio ours / raw with fine polling: medians "
-          f"{statistics.median(mine) / statistics.median(fine):.2f}x")
+    for name, baseline in (("raw sbatch --wait", raw), ("raw with fine polling", fine)):
+        per_round = [m / b for m, b in zip(mine, baseline)]
+        print(f"  ratio ours / {name}: medians "
+              f"{statistics.median(mine) / statistics.median(baseline):.2f}x; per round "
+              f"{spread(per_round)}x")
     print(f"  one follower poll's squeue for 1000 job names (none of them queued): "
           f"{cost * 1000:.0f} ms", flush=True)
 
