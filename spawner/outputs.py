@@ -51,6 +51,24 @@ def prepare(workdir: Path) -> Mount:
     return Mount(str(folder), OUTPUTS_TARGET, read_only=False)
 
 
+NOTHING = {"outputs": [], "outputs_bytes": 0, "outputs_truncated": False}
+
+
+def present(run) -> bool:
+    """Whether the execution left anything in its outputs folder (one directory read)."""
+    try:
+        with os.scandir(Path(run.workdir) / FOLDER) as entries:
+            return any(True for _ in entries)
+    except OSError:  # never made (it never started), or gone
+        return False
+
+
+def nothing_kept(run) -> dict:
+    """The record's outputs fields for an empty folder (``{}`` without one): what
+    :func:`collect` answers there, without collecting."""
+    return dict(NOTHING) if (Path(run.workdir) / FOLDER).is_dir() else {}
+
+
 def collect(run) -> dict:
     """Keep what the execution left in its outputs folder; the record's outputs fields.
 
@@ -88,7 +106,7 @@ def collect(run) -> dict:
         log.exception("collecting the outputs of %s failed", execution_id)
         problem = f"Collection failed after {len(kept)} file(s): {error}"
     if not kept and not skipped and not problem:
-        return {"outputs": [], "outputs_bytes": 0, "outputs_truncated": False}
+        return dict(NOTHING)
     delete_at = time.time() + log_ex
     store.artifacts.schedule(artifacts.execution_prefix(actor_id, execution_id), delete_at)
     message = _message(kept, total, skipped, problem)

@@ -15,14 +15,18 @@ outcome. A try that fails with no retries left is marked ``retries_exhausted``:
 ``GET /actors/{id}/executions?retries_exhausted=true`` (or a search on that field)
 is the dead-letter view.
 
-:func:`after_finish` is called by whoever recorded the end (runner.py, reconcile.py,
-takeover.py), once, right after ``executions.finish`` returned True; it never
-raises. :func:`release_due` runs in every supervisor's tick.
+:func:`decide` is asked by whoever records the end (runner.py's finish, which
+reconcile.py also uses, and takeover.py) before the store's finish script, which
+writes the decision with the end: ``retried_by`` (the retry's id, known in advance)
+and ``retry_due``, or ``retries_exhausted``, and the due entry. An execution of a
+run carries its run fields into its retry, and the run's stage follows the retry
+(store/runs.py ``follow_retry``). :func:`release_due` runs in every supervisor's tick.
 """
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional
 
@@ -55,29 +59,28 @@ def retryable(actor: dict, execution: dict) -> bool:
     return False
 
 
-def after_finish(store, actor_id: str, execution_id: str, now: Optional[float] = None,
-                 actor: Optional[dict] = None) -> Optional[str]:
-    """Schedule the retry of an execution that just ended, if its actor asks for one:
-    ``"scheduled"``, ``"exhausted"`` (the last try failed) or None. ``actor``: the record the
-    caller holds, so an actor without retries costs no Redis call."""
-    if actor is not None and not int(actor.get("max_retries") or 0):
+@dataclass(frozen=True)
+class Decision:
+    """What an ended execution's final record says about its retry: ``fields`` go into the
+    record (``retried_by`` and ``retry_due``, or ``retries_exhausted``) and ``due`` (epoch
+    seconds, None when exhausted) into the due set, both in the finish script itself, so a
+    crash cannot record the end and lose the retry, and a run reading the final record
+    knows at once that its stage follows the retry."""
+    fields: dict
+    due: Optional[float] = None
+
+
+def decide(actor: Optional[dict], ended: dict, now: Optional[float] = None) -> Optional[Decision]:
+    """The retry decision for ``ended`` (the record with its final status, exit code and
+    final state), or None when its actor does not retry it."""
+    if actor is None or not retryable(actor, ended):
         return None
-    try:
-        actor = store.actors.get(actor_id)
-        execution = store.executions.get_internal(execution_id)
-        if actor is None or execution is None or not retryable(actor, execution):
-            return None
-        number = int(execution.get("retry_number") or 0)
-        if number >= int(actor["max_retries"]):
-            store.executions.update(execution_id, retries_exhausted=True)
-            return "exhausted"
-        due = (time.time() if now is None else now) + delay(actor, number + 1)
-        store.executions.update(execution_id, retry_due=_iso(due))
-        store.retries.schedule(execution_id, due)
-        return "scheduled"
-    except Exception:  # the execution is recorded; a retry is a bonus that must not undo that
-        log.exception("could not schedule a retry of execution %s", execution_id)
-        return None
+    number = int(ended.get("retry_number") or 0)
+    if number >= int(actor["max_retries"]):
+        return Decision({"retries_exhausted": True})
+    due = (time.time() if now is None else now) + delay(actor, number + 1)
+    first = ended.get("retry_of") or ended["id"]
+    return Decision({"retried_by": retry_id(first, number + 1), "retry_due": _iso(due)}, due)
 
 
 def release_due(store, now: Optional[float] = None) -> list:
@@ -107,15 +110,26 @@ def _create(store, execution_id: str) -> Optional[str]:
         if not store.retries.message_kept(execution_id):
             log.warning("the message of execution %s has expired; its retry gets an empty one",
                         execution_id)
+        run_fields = _run_fields(failed)
+        environment = dict(failed.get("environment") or {})
+        if run_fields:
+            environment["_abaco_run_attempt"] = str(run_fields["run_attempt"])
         store.executions.submit(actor, {
             "id": new, "executor": failed.get("executor"), "content_type": failed["content_type"],
-            "environment": failed.get("environment") or {}, "retry_of": first,
-            "retry_number": number,
+            "environment": environment, "retry_of": first, "retry_number": number, **run_fields,
         }, store.executions.message_body(execution_id))
         log.info("retry %d of execution %s: execution %s", number, first, new)
     store.retries.link(first, "retries", new)
     store.retries.done(execution_id)
     return new
+
+
+def _run_fields(failed: dict) -> dict:
+    """A run's execution is retried within its run: the cell follows the retry, one attempt on."""
+    if not failed.get("run_id"):
+        return {}
+    return {"run_id": failed["run_id"], "run_item": failed["run_item"],
+            "run_stage": failed["run_stage"], "run_attempt": int(failed.get("run_attempt") or 0) + 1}
 
 
 def _iso(epoch: float) -> str:

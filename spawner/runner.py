@@ -396,16 +396,17 @@ class ExecutionRun:
         also written to the logs. The actor's ``log_ex`` (else the platform's)
         sets how long the record is kept. False when nothing was recorded now.
         """
-        record = self.execution  # held since admission: only its status is read again
+        failed = status is ExecutionStatus.ERROR
+        keeping = self._exited.is_set() and outputs.present(self)
+        record = self.execution  # held since admission
         if record is None:
             record = self._record()
             ended = not self.store.executions.may_finish(record)
-        else:  # RUNNING, or SUBMITTED and held (a cluster job that never ran)
-            ended = not self.store.executions.may_finish(
-                record, self.store.executions.status(self.execution_id))
+        else:  # the script refuses a second end; look first only before writing anything
+            ended = ((failed or keeping) and not self.store.executions.may_finish(
+                record, self.store.executions.status(self.execution_id)))
         if ended:
             return False  # deleted, or ended elsewhere (a lost host's takeover): nothing twice
-        failed = status is ExecutionStatus.ERROR
         if failed:  # after whatever output is still buffered
             self.logs.add(f"[actors] {reason}\n".encode())
             self.logs.flush()
@@ -413,15 +414,16 @@ class ExecutionRun:
             fields["status_message"] = reason
         if exit_code is not None:
             fields["exit_code"] = exit_code
-        if self._exited.is_set():  # never mid-write: it has exited
-            fields.update(outputs.collect(self))  # before finish: the final record lists them
+        if self._exited.is_set():  # never mid-write: it exited; the final record lists them
+            fields.update(outputs.collect(self) if keeping else outputs.nothing_kept(self))
+        retry = retries.decide(self.actor, dict(record, status=str(status), **fields))
+        if retry is not None:
+            fields.update(retry.fields)
         finished, changed = self.store.executions.finish(
             record, status, self._log_ex(),
             outcome=(not failed, self.config.actor_error_threshold, reason),
-            events=self.take_events(), **fields)
+            events=self.take_events(), retry_at=retry and retry.due, **fields)
         if finished:
-            retries.after_finish(self.store, self.actor["id"], self.execution_id,
-                                 actor=self.actor)
             metrics.execution_finished(self.actor, record, status, exit_code,
                                        fields.get("final_state"), fields.get("runtime"),
                                        self.killed)

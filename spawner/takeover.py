@@ -92,12 +92,15 @@ def _end(store, config, execution: dict, reason: str) -> bool:
     store.logs.append(execution_id, f"[actors] {reason}\n".encode())
     actor = store.actors.get(actor_id)
     log_ex = int((actor or {}).get("log_ex") or config.log_ex)  # the actor's, as finish() does
+    fields = {"status_message": reason}
+    retry = retries.decide(actor, dict(execution, status=str(ExecutionStatus.ERROR), **fields))
+    if retry is not None:
+        fields.update(retry.fields)
     if not store.executions.finish(execution, ExecutionStatus.ERROR, log_ex,
-                                   status_message=reason):
+                                   retry_at=retry and retry.due, **fields):
         return False  # it ended meanwhile (its spawner came back, or another settled it)
     metrics.execution_finished(actor, execution, ExecutionStatus.ERROR)
     events.execution_finished(store, actor_id, execution, ExecutionStatus.ERROR, None, reason)
-    retries.after_finish(store, actor_id, execution_id)
     return True
 
 

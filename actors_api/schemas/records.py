@@ -174,6 +174,7 @@ class ExecutionRecord(Schema):
     retry_number = fields.Integer()
     retries = fields.List(fields.String(), metadata={"description": "Its retries, in order."})
     retry_due = _time("When its retry is created.")
+    retried_by = fields.String(metadata={"description": "The id its retry has (or will have)."})
     retries_exhausted = fields.Boolean(metadata={"description": "Failed, and no retry is left."})
     rerun_of = fields.String(metadata={"description": "The execution this re-runs by hand."})
     reruns = fields.List(fields.String())

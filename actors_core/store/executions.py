@@ -116,9 +116,9 @@ return 1
 _FINISH = APPEND_LUA + OUTCOME_LUA + """
 -- KEYS: execution, totals, running-set, done signal, RUNNING status set, final status set,
 --       exit-code index, logs, message, results, kill request, actor, expiring records,
---       SUBMITTED status set
+--       retries due, SUBMITTED status set
 -- ARGV[1]: {id, fields, cpu, io, runtime, gpu_seconds, exit_code ('' for none), log_ex,
---           revoked prefix, now (epoch s), record_ttl, expiring member}
+--           revoked prefix, now (epoch s), record_ttl, expiring member, retry_at ('' for none)}
 -- ARGV[2]: the actor's run outcome [ok, threshold, now json, reason], or '' for none
 -- ARGV[3]: event specs appended if the transition happened (timeline.py)
 -- Returns {1 if RUNNING (or held SUBMITTED) -> final happened now else 0, the actor
@@ -128,7 +128,7 @@ local execution, eid = KEYS[1], a.id
 local done = 0
 local status, from = redis.call('HGET', execution, 'status'), KEYS[5]
 if status == '"SUBMITTED"' and redis.call('SISMEMBER', KEYS[3], eid) == 1 then
-  from = KEYS[14]  -- held by a spawner, never started (e.g. cancelled while queued in a cluster)
+  from = KEYS[15]  -- held by a spawner, never started (e.g. cancelled while queued in a cluster)
   status = '"RUNNING"'
 end
 if status == '"RUNNING"' then
@@ -150,6 +150,7 @@ if status == '"RUNNING"' then
     redis.call('EXPIRE', execution, a.record_ttl)
     redis.call('ZADD', KEYS[13], a.now + a.record_ttl, a.expiring)
   end
+  if a.retry_at ~= '' then redis.call('ZADD', KEYS[14], a.retry_at, eid) end
 end
 local token = redis.call('HMGET', execution, 'token_id', 'token_expires')
 if token[1] and token[1] ~= 'null' then  -- its token dies with it (kept until its own exp)
@@ -157,6 +158,9 @@ if token[1] and token[1] ~= 'null' then  -- its token dies with it (kept until i
   redis.call('SET', a.revoked .. cjson.decode(token[1]), 1, 'EX', math.max(math.floor(left), 60))
 end
 for i = 8, 10 do redis.call('EXPIRE', KEYS[i], a.log_ex) end
+if done == 1 and a.retry_at ~= '' then  -- its retry is made from the message: keep it till then
+  redis.call('EXPIRE', KEYS[9], math.max(a.log_ex, math.ceil(a.retry_at - a.now) + 600))
+end
 redis.call('DEL', KEYS[11])
 local changed = ''
 if ARGV[2] ~= '' then changed = run_outcome(KEYS[12], unpack(cjson.decode(ARGV[2]))) end
@@ -362,12 +366,14 @@ class ExecutionStore:
         self._update(keys=[keys.execution(execution_id)], args=[json.dumps(encode(fields))])
 
     def finish(self, execution: dict, status: ExecutionStatus, log_ex: int, outcome=None,
-               events: tuple = (), **fields):
-        """End a RUNNING (or held SUBMITTED) execution once, in one script: its final fields, the actor's totals
-        and the indexes, its FINISHED or ERROR event (after ``events``, specs of steps
-        not recorded yet), the done signal; logs, message and results start expiring, its
+               events: tuple = (), retry_at: Optional[float] = None, **fields):
+        """End a RUNNING (or held SUBMITTED) execution once, in one script: its final
+        fields, the actor's totals and the indexes, its FINISHED or ERROR event (after
+        ``events``, specs of steps not recorded yet), the done signal; logs, message and results start expiring, its
         access token (if it had one) is revoked, and, with ``outcome=(ok, threshold,
-        reason)``, the actor's run outcome is counted (ActorStore.record_run_outcome).
+        reason)``, the actor's run outcome is counted (ActorStore.record_run_outcome);
+        with ``retry_at`` (epoch seconds), the execution is due for a retry then
+        (spawner/retries.py decides; its fields say so in ``fields``).
 
         Returns whether the transition happened now, or with ``outcome`` the pair
         ``(happened, ActorStatus it changed to or None)``.
@@ -385,14 +391,15 @@ class ExecutionStore:
                   keys.executions_by_status(ExecutionStatus.RUNNING.value),
                   keys.executions_by_status(str(status)), keys.EXECUTIONS_BY_EXIT_CODE,
                   keys.logs(eid), keys.message(eid), keys.results(eid), keys.kill_request(eid),
-                  keys.actor(execution["actor_id"]), keys.EXPIRING_EXECUTIONS,
+                  keys.actor(execution["actor_id"]), keys.EXPIRING_EXECUTIONS, keys.RETRIES_DUE,
                   keys.executions_by_status(ExecutionStatus.SUBMITTED.value)],
             args=[json.dumps({
                 "id": eid, "fields": encode(fields), "cpu": cpu, "io": io, "runtime": runtime,
                 "gpu_seconds": runtime * len(fields.get("gpus") or execution.get("gpus") or []),
                 "exit_code": "" if exit_code is None else int(exit_code), "log_ex": int(log_ex),
                 "revoked": keys.revoked_token(""), "now": int(time.time()), "record_ttl": ttl,
-                "expiring": f"{execution['actor_id']} {eid}"}),
+                "expiring": f"{execution['actor_id']} {eid}",
+                "retry_at": "" if retry_at is None else retry_at}),
                 json.dumps(outcome_args(*outcome)) if outcome else "",
                 json.dumps([*events, final])],
         )

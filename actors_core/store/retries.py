@@ -1,7 +1,8 @@
 """Retries and re-runs: the due set, and the links between an execution and its tries.
 
 * An execution that ended in a way its actor retries (spawner/retries.py decides)
-  goes into the ``retries:due`` sorted set, scored by when its retry is due.
+  goes into the ``retries:due`` sorted set, scored by when its retry is due, in the
+  finish script that records its end (store/executions.py).
 * Every spawner's tick leases the due entries (:meth:`lease_due` pushes each one's
   score a minute ahead, atomically, so one spawner at a time works on it), creates
   the retry through the ordinary submit path under an id derived from the first
@@ -65,10 +66,6 @@ class RetryStore:
         self.redis = redis
         self._lease = redis.register_script(_LEASE)
         self._append = redis.register_script(_APPEND)
-
-    def schedule(self, execution_id: str, due: float) -> None:
-        """Retry ``execution_id`` (an execution that ended) at epoch ``due``."""
-        self.redis.zadd(keys.RETRIES_DUE, {execution_id: due})
 
     def lease_due(self, now: float = None, lease: float = LEASE_SECONDS) -> list:
         """Ids whose retry is due, each leased to the caller for ``lease`` seconds."""

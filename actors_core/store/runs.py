@@ -51,7 +51,7 @@ from ..enums import ExecutionStatus
 from ..ids import new_id
 from ..runs import (ACTIVE, FINALLY_ITEM, Plan, RunStatus, StageStatus, item_env,
                     item_status, message_body, outcome_of, stage_environment)
-from ..times import now_iso
+from ..times import now_iso, parse_iso
 from . import keys
 from .indexes import epoch
 from .records import decode, encode
@@ -679,11 +679,14 @@ class RunStore:
     def follow_retry(self, record: dict, retry_id: str) -> bool:
         """An execution of a run is retried as ``retry_id`` (submitted by whoever retries it,
         with the same run fields): the cell follows the retry, whose end decides the stage,
-        and nothing downstream moves meanwhile. The sweep looks at the retry after
-        :data:`SUBMIT_LEASE`, as at any submitted execution."""
+        and nothing downstream moves meanwhile. The sweep looks at the retry
+        :data:`SUBMIT_LEASE` after it is due (``retry_due``), as at any submitted execution."""
+        due = time.time()
+        if record.get("retry_due"):
+            due = max(due, parse_iso(record["retry_due"]).timestamp())
         return bool(self._run_script(self._follow_retry, record["run_id"], record["run_item"],
                                      record["run_stage"], record["id"], retry_id,
-                                     time.time() + SUBMIT_LEASE))
+                                     due + SUBMIT_LEASE))
 
     def stage_failed(self, run_id: str, item, stage: str, execution_id: str,
                      reason: str) -> bool:

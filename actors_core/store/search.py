@@ -296,4 +296,4 @@ def _above(bound) -> str:
 
 EXECUTION_SEARCH_FIELDS = EXECUTION_FIELDS + ("gpus", "gpu_stats", "retry_of",
                                               "retry_number", "retries", "retries_exhausted",
-                                              "retry_due", "rerun_of", "reruns")
+                                              "retry_due", "retried_by", "rerun_of", "reruns")

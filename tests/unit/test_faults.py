@@ -10,6 +10,7 @@ import pytest
 from actors_api import create_app
 from actors_core.config import Config
 from actors_core.enums import ExecutionStatus
+from actors_core.store import keys
 from actors_core.store.retries import retry_id
 from spawner import retries
 from spawner.identity import NameClaim, NameTaken, default_name
@@ -68,15 +69,26 @@ def test_a_name_is_held_once_per_work_folder(tmp_path, store):
 
 # -- retries ----------------------------------------------------------------------------------
 
-def _ended(store, actor, status, exit_code=None, **extra):
+def _ended(store, actor, status, exit_code=None, now=None, **extra):
     execution = store.executions.submit(actor, {"id": f"e{time.monotonic_ns()}", "executor": "u",
                                                 "content_type": "str",
                                                 "environment": {"X": "1"}, **extra}, b"msg")
     claimed = store.executions.claim_next(actor["id"], "sp", "w-1")
     assert claimed == execution["id"]
-    record = store.executions.get_internal(claimed)
-    assert store.executions.finish(record, status, 60, exit_code=exit_code)
+    _finish(store, claimed, status, exit_code=exit_code, now=now)
     return claimed
+
+
+def _finish(store, execution_id, status, exit_code=None, now=None):
+    """As ExecutionRun.finish does: the retry decision is written by the finish script."""
+    record = store.executions.get_internal(execution_id)
+    fields = {} if exit_code is None else {"exit_code": exit_code}
+    retry = retries.decide(store.actors.get(record["actor_id"]),
+                           dict(record, status=str(status), **fields), now=now)
+    if retry is not None:
+        fields.update(retry.fields)
+    assert store.executions.finish(record, status, 60, retry_at=retry and retry.due, **fields)
+    return retry
 
 
 @pytest.fixture
@@ -88,8 +100,9 @@ def actor(store):
 
 
 def test_errors_are_retried_after_the_backoff_and_linked_both_ways(store, actor):
-    first = _ended(store, actor, ExecutionStatus.ERROR)
-    assert retries.after_finish(store, "a1", first, now=1000.0) == "scheduled"
+    first = _ended(store, actor, ExecutionStatus.ERROR, now=1000.0)
+    ended = store.executions.get(first)  # the final record says so: one script wrote both
+    assert ended["retried_by"] == retry_id(first, 1) and ended["retry_due"].startswith("1970")
     assert store.retries.pending(first) == 1005.0
     assert retries.release_due(store, now=1004.0) == []
     (second,) = retries.release_due(store, now=1005.0)
@@ -103,34 +116,40 @@ def test_errors_are_retried_after_the_backoff_and_linked_both_ways(store, actor)
     # the retry fails too: the next one doubles the wait, and the last is exhausted
     claimed = store.executions.claim_next("a1", "sp", "w-1")
     assert claimed == second
-    store.executions.finish(store.executions.get_internal(second), ExecutionStatus.ERROR, 60)
-    assert retries.after_finish(store, "a1", second, now=3000.0) == "scheduled"
+    assert _finish(store, second, ExecutionStatus.ERROR, now=3000.0).due == 3010.0
     assert store.retries.pending(second) == 3010.0
     (third,) = retries.release_due(store, now=3010.0)
     assert store.executions.get(first)["retries"] == [second, third]
     store.executions.claim_next("a1", "sp", "w-1")
-    store.executions.finish(store.executions.get_internal(third), ExecutionStatus.ERROR, 60)
-    assert retries.after_finish(store, "a1", third) == "exhausted"
+    assert _finish(store, third, ExecutionStatus.ERROR).fields == {"retries_exhausted": True}
     assert store.executions.get(third)["retries_exhausted"] is True
+    assert store.retries.pending(third) is None
 
 
 def test_a_retry_lost_with_its_spawner_is_made_once_after_the_lease(store, actor):
-    first = _ended(store, actor, ExecutionStatus.ERROR)
-    retries.after_finish(store, "a1", first, now=0.0)
+    first = _ended(store, actor, ExecutionStatus.ERROR, now=0.0)
     assert store.retries.lease_due(now=10.0) == [first]  # a spawner leased it, then died
     assert retries.release_due(store, now=11.0) == []  # leased: nobody else for a minute
     assert retries.release_due(store, now=71.0) == [retry_id(first, 1)]
 
 
+def test_a_retry_keeps_the_message_until_it_is_due(store, actor):
+    store.actors.update("a1", retry_backoff=3000)
+    first = _ended(store, actor, ExecutionStatus.ERROR)
+    assert store.redis.ttl(keys.message(first)) > 3000  # log_ex is 60 here
+
+
 def test_exit_codes_are_retried_only_when_asked_and_never_after_a_force_quit(store, actor):
-    failed = _ended(store, actor, ExecutionStatus.COMPLETE, exit_code=3)
-    assert retries.after_finish(store, "a1", failed) is None
+    def decided(status, exit_code=None):
+        record = {"id": "x", "status": str(status), "exit_code": exit_code}
+        return retries.decide(store.actors.get("a1"), record)
+
+    assert decided(ExecutionStatus.COMPLETE, 3) is None
     store.actors.update("a1", retry_on_exit_code=True)
-    assert retries.after_finish(store, "a1", failed) == "scheduled"
-    ok = _ended(store, actor, ExecutionStatus.COMPLETE, exit_code=0)
-    assert retries.after_finish(store, "a1", ok) is None
+    assert decided(ExecutionStatus.COMPLETE, 3).fields["retried_by"] == retry_id("x", 1)
+    assert decided(ExecutionStatus.COMPLETE, 0) is None
     store.actors.update("a1", max_retries=0)
-    assert retries.after_finish(store, "a1", _ended(store, actor, ExecutionStatus.ERROR)) is None
+    assert decided(ExecutionStatus.ERROR) is None
     assert not retries.retryable({"max_retries": 1, "retry_on_exit_code": True}, {
         "status": "COMPLETE", "exit_code": 137, "final_state": {"ForceQuit": True}})
 

@@ -485,6 +485,34 @@ def test_a_stage_reads_what_it_needs_at_abaco_inputs_and_finally_reads_every_ite
     assert json.loads(archive.read("run.json"))["items"][1]["stages"][1]["status"] == "SKIPPED"
 
 
+def test_a_retried_stage_follows_its_last_try_and_the_run_goes_on(pipeline, store):
+    from spawner import retries
+
+    context, runtime = pipeline
+    _actors(store, "A", "B")
+    store.actors.update("A", max_retries=2, retry_backoff=0, retry_on_exit_code=True)
+    tries = []
+    runtime.exit = lambda spec: (tries.append((spec.environment["_abaco_run_stage"],
+                                               spec.environment["_abaco_run_attempt"])),
+                                 1 if len(tries) == 1 else 0)[1]
+    run_id = _create(store, [_stage("compile", actor="A"), _stage("test", "compile", actor="B")],
+                     [{"STUDENT": "ann"}])
+    context.drain("A")
+    first = store.runs.get(run_id, 0, 1)["items"][0]["stages"][0]
+    assert first["status"] == "QUEUED"  # not FAILED: its retry decides
+    failed = store.executions.get_internal(runtime.started[0].spec.labels["actors.execution"])
+    assert failed["exit_code"] == 1 and failed["retried_by"] == first["execution_id"]
+    assert store.executions.get(first["execution_id"]) is None  # due, not made yet
+    assert retries.release_due(store) == [first["execution_id"]]
+    retry = store.executions.get_internal(first["execution_id"])
+    assert (retry["run_id"], retry["run_item"], retry["run_stage"]) == (run_id, 0, "compile")
+    _drain_all(context, store)
+    run = store.runs.get(run_id, 0, 1)
+    assert [s["status"] for s in run["items"][0]["stages"]] == ["SUCCEEDED", "SUCCEEDED"]
+    assert run["status"] == "COMPLETE"
+    assert tries == [("compile", "1"), ("compile", "2"), ("test", "1")]
+
+
 def test_a_cancelled_runs_queued_execution_ends_without_starting(pipeline, store):
     context, runtime = pipeline
     _actors(store, "A")
