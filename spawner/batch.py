@@ -73,11 +73,6 @@ SETTLE = 15.0  # seconds an ended job may wait for complete accounting before it
 STOP_WAIT = 30.0  # seconds a stopping spawner in kill mode waits for its cancelled jobs to end
 
 
-def detached(runtime) -> bool:
-    """A runtime whose executions run elsewhere and are followed here in batches."""
-    return bool(getattr(runtime, "detached", False))
-
-
 def lease_owner(spawner_name: str, execution_id: str) -> str:
     """Who holds the actor's worker lease while the cluster has the job: any process of the
     spawner can renew or release it, the submitter first and the follower after."""

@@ -47,7 +47,7 @@ from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
 from .gpus import Gpu, GpuSampler, free_memory, requested_count
 from .results import MAX_RESULT_BYTES, ResultsSocket
 from .runtimes import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_SPAWNER, Handle, ImageUnavailable, Mount,
-                       RunSpec, Runtime, StartFailed)
+                       RunSpec, Runtime, StartFailed, detached)
 from .runtimes.base import parse_state_time
 
 UNIX_PATH_MAX = 107  # bytes of a Unix socket address on Linux, less its NUL
@@ -193,7 +193,7 @@ class SpawnerContext:
         mailbox again when it lets go (:meth:`ExecutionRun.release`), so no message
         is stranded. A batch runtime (Slurm) only submits here and returns: batch.py.
         """
-        if getattr(self.runtime, "detached", False):
+        if detached(self.runtime):
             from . import batch  # (it builds on this module)
 
             return batch.drain(self, actor_id)

@@ -41,7 +41,7 @@ from actors_core.store import Store
 from actors_core.times import now_iso
 
 from . import identity, takeover
-from .runtimes import BATCH_RUNTIMES
+from .runtimes import BATCH_RUNTIMES, detached
 
 log = logging.getLogger("actors.spawner")
 
@@ -117,7 +117,7 @@ class Supervisor:
         # a live spawner holds it; the CLI says why and exits 1).
         self.claim.acquire(self.store.hosts, self._record(), self.config.host_lost_seconds)
         processes, follower = self.slots, None
-        if getattr(context.runtime, "detached", False):  # a cluster runs them: see batch.py
+        if detached(context.runtime):  # a cluster runs them: see batch.py
             from .batch import SUBMITTERS, Follower
 
             followers, follower = [], Follower(context).start()

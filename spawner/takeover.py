@@ -37,6 +37,7 @@ from actors_core.store.workers import WorkerStatus
 from actors_core.times import now_iso
 
 from . import events, metrics, retries
+from .runtimes import JobPhase, SchedulerUnavailable, detached
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +126,7 @@ def _remove_leftovers(spawner, name: str, settled: dict) -> None:
     whose executions have ended; a cluster runtime cancels the jobs of those settled
     here (``{execution id: job id or None}``), found by name."""
     store = spawner.store
-    if getattr(spawner.runtime, "detached", False):
-        from .runtimes import JobPhase, SchedulerUnavailable
-
+    if detached(spawner.runtime):
         try:
             statuses = spawner.runtime.statuses(settled) if settled else {}
             spawner.runtime.cancel([s.job_id for s in statuses.values()

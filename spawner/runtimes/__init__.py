@@ -1,7 +1,7 @@
 """Runtimes behind one interface (see base.py)."""
 from .base import (BatchRuntime, ImageUnavailable, Handle, JobOutcome, JobPhase, JobStatus, Mount,
                    RunSpec, Runtime, SchedulerUnavailable, StartFailed, Usage, LABEL_ACTOR,
-                   LABEL_EXECUTION, LABEL_SPAWNER)
+                   LABEL_EXECUTION, LABEL_SPAWNER, detached)
 
 
 BATCH_RUNTIMES = ("slurm",)  # runtimes that hand executions to a cluster scheduler
@@ -41,6 +41,6 @@ def make_runtime(name: str, **options) -> Runtime:
     raise ValueError(f"unknown runtime {name!r} (known: docker, process, slurm)")
 
 
-__all__ = ["BATCH_RUNTIMES", "BatchRuntime", "ImageUnavailable", "Handle", "JobOutcome", "JobPhase", "JobStatus",
+__all__ = ["BATCH_RUNTIMES", "BatchRuntime", "detached", "ImageUnavailable", "Handle", "JobOutcome", "JobPhase", "JobStatus",
            "Mount", "RunSpec", "Runtime", "SchedulerUnavailable", "StartFailed", "Usage",
            "LABEL_ACTOR", "LABEL_EXECUTION", "LABEL_SPAWNER", "make_runtime"]

@@ -231,3 +231,8 @@ class BatchRuntime(Runtime):
 
     def labelled(self, spawner: str) -> list:
         return []  # jobs are found again by name through statuses()
+
+
+def detached(runtime) -> bool:
+    """Its executions run elsewhere (a cluster) and are followed in batches (spawner/batch.py)."""
+    return isinstance(runtime, BatchRuntime)

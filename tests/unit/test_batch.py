@@ -343,3 +343,22 @@ def test_an_exit_file_has_the_scheduler_asked_at_once_even_before_the_job_was_se
     assert not follower._ending()
     scheduler.exits = {scheduler.specs[eid].workdir}
     assert follower._ending()
+
+
+def test_a_lost_cluster_spawners_held_executions_are_settled_and_their_jobs_cancelled(
+        config, store, tmp_path):
+    from spawner import takeover
+
+    scheduler = StubScheduler()
+    lost = runner.SpawnerContext(config.with_overrides(spawner_workdir=str(tmp_path)), store,
+                                 scheduler, name="lost", queues=["default"], slots=4)
+    eid = _submit(store, _actor(store), "E1")
+    lost.drain("A")  # held by "lost"; its job is queued in the cluster
+    settler = runner.SpawnerContext(config.with_overrides(spawner_workdir=str(tmp_path)), store,
+                                    scheduler, name="alive", queues=["default"], slots=4)
+    assert takeover.settle(settler, config, "lost", {"hostname": "h"}) == 1
+    record = store.executions.get(eid)
+    assert record["status"] == "ERROR" and "Spawner lost on host h was lost" in \
+        record["status_message"]
+    assert scheduler.calls["cancel"] == [["101"]]
+    assert store.leases.busy("A", 2) == 0 and store.executions.running_on("lost") == []
