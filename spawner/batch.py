@@ -12,7 +12,8 @@ many jobs it has in the cluster, queued or running.
 One :class:`Follower` thread in the supervisor follows every held execution,
 with a few calls per poll whatever their number: one ``statuses`` (squeue),
 one ``outcomes`` for the jobs that ended (sacct), one ``cancel`` for all
-force-quits, one Redis pipeline for kill requests and one for worker leases.
+force-quits, one Redis pipeline for kill requests (and records gone with their
+actor) and one for worker leases.
 Then, through the store's single transitions:
 
 - job pending: the execution stays SUBMITTED; the scheduler's job id and reason
@@ -258,10 +259,15 @@ class Follower:
         except SchedulerUnavailable as error:
             log.warning("cannot ask %s about jobs: %s", self.runtime.name, error)
             return
-        kills = self.store.executions.kills_requested(self.jobs)
+        kills, gone = self.store.executions.watch(self.jobs)
         to_cancel, ended = [], []
         for execution_id, job in list(self.jobs.items()):
             status = statuses.get(execution_id)
+            if execution_id in gone:  # its actor was deleted: stop the job, record nothing
+                if status is not None and status.phase is not JobPhase.ENDED:
+                    to_cancel.append(status.job_id)
+                self._forget(execution_id)
+                continue
             if status is None:
                 self._missing(job)
                 continue
@@ -308,8 +314,13 @@ class Follower:
             return  # next poll
         if status is not None and status.phase is not JobPhase.ENDED:
             self.runtime.cancel([status.job_id])
+        self._forget(execution_id)
+
+    def _forget(self, execution_id: str) -> None:
+        """An execution whose record is gone: out of the spawner's set, its folder removed."""
         self.store.executions.forget_running(self.context.name, execution_id)
         shutil.rmtree(self._workdir(execution_id), ignore_errors=True)
+        self.jobs.pop(execution_id, None)
 
     def _missing(self, job: Job) -> None:
         """No job by that name: still being submitted, or lost."""

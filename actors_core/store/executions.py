@@ -449,13 +449,17 @@ class ExecutionStore:
     def kill_requested(self, execution_id: str) -> bool:
         return bool(self.redis.exists(keys.kill_request(execution_id)))
 
-    def kills_requested(self, execution_ids) -> set:
-        """Which of these executions someone asked to stop, in one round trip."""
+    def watch(self, execution_ids) -> tuple:
+        """``(asked to stop, gone)``: which of these executions someone asked to stop, and
+        whose record is gone (their actor was deleted), in one round trip."""
         ids = list(execution_ids)
         with self.redis.pipeline(transaction=False) as pipe:
             for eid in ids:
                 pipe.exists(keys.kill_request(eid))
-            return {eid for eid, found in zip(ids, pipe.execute()) if found}
+                pipe.exists(keys.execution(eid))
+            found = pipe.execute()
+        return ({eid for eid, kill in zip(ids, found[0::2]) if kill},
+                {eid for eid, record in zip(ids, found[1::2]) if not record})
 
     # -- removal ---------------------------------------------------------
     def delete_for_actor(self, actor_id: str) -> None:

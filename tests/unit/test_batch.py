@@ -362,3 +362,16 @@ def test_a_lost_cluster_spawners_held_executions_are_settled_and_their_jobs_canc
         record["status_message"]
     assert scheduler.calls["cancel"] == [["101"]]
     assert store.leases.busy("A", 2) == 0 and store.executions.running_on("lost") == []
+
+
+def test_a_job_whose_actor_was_deleted_is_cancelled_and_nothing_is_recorded(cluster, store):
+    context, scheduler, follower = cluster
+    eid = _submit(store, _actor(store), "E1")
+    context.drain("A")
+    follower.poll()
+    store.executions.delete_for_actor("A")
+    store.actors.delete("A", "o")
+    follower.poll()
+    assert scheduler.calls["cancel"] == [["101"]]
+    assert follower.jobs == {} and store.executions.running_on("s1") == []
+    assert store.executions.get_internal(eid) is None
