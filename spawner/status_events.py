@@ -88,10 +88,14 @@ def job_started(store, spawner, execution_id: str, actor_id: str, image: str,
     facts = {"spawner": spawner.name, "host": job.get("nodes") or "", "runtime":
              spawner.runtime.name, "image": image, "image_id": None, "image_digest": None,
              "platform_version": spawner.config.version}
+    try:
+        facts.update(spawner.runtime.image_identity(image, None))
+    except Exception:  # provenance is a record of fact: unknown stays None, never a failure
+        pass
     event = store.timeline.event(
         execution_id, timeline.STARTED,
         f"{spawner.runtime.name.capitalize()} job {job['id']} started on {job.get('nodes')} "
         f"(spawner {spawner.name}, partition {job.get('partition') or 'default'}, image "
-        f"{image}).", actor_id, service="runtime",
-        detail={"handle": job["id"], "image_digest": None})
+        f"{facts['image_digest'] or image}).", actor_id, service="runtime",
+        detail={"handle": job["id"], "image_digest": facts["image_digest"]})
     return facts, event

@@ -56,7 +56,7 @@ from ..environment import RESULTS_TARGET
 from .base import (LABEL_EXECUTION, BatchRuntime, ImageUnavailable, JobOutcome, JobPhase, JobStatus,
                    RunSpec, SchedulerUnavailable, StartFailed, Usage)
 from .images import find_image, read_dockerfile, stage
-from .process import HOME, IMAGE_CACHE, _docker_time, _environment, _size
+from .process import HOME, IMAGE_CACHE, _docker_time, _environment, _size, folder_digest
 from . import slurm_job
 
 log = logging.getLogger(__name__)
@@ -252,6 +252,17 @@ class SlurmRuntime(BatchRuntime):
                                        "can run.")
             return
         self._stage(image)
+
+    def image_identity(self, image: str, handle=None) -> dict:
+        """The staged image folder's hash, as the process runtime gives (the files the job runs
+        from); nothing with an engine, which resolves the image on the node."""
+        if self.engine:
+            return {}
+        try:
+            digest = "sha256:" + folder_digest(self._stage(image).root)
+        except (ImageUnavailable, OSError):
+            return {}
+        return {"image_id": digest, "image_digest": digest}
 
     def _stage(self, image: str):
         folder = find_image(image, self.image_path)

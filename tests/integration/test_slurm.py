@@ -181,6 +181,9 @@ def test_echo_runs_as_a_job_named_after_its_execution(client, queue):
     state = execution["final_state"]
     assert state["Status"] == "exited" and state["ExitCode"] == 0 and not state["OOMKilled"]
     assert execution["cpu"] > 0 and execution["runtime"] > 0 and execution["start_time"]
+    provenance = execution["provenance"]
+    assert provenance["runtime"] == "slurm" and provenance["host"] == job["nodes"]
+    assert provenance["image_digest"].startswith("sha256:")
 
     execution = client.wait(actor, failing)
     assert execution["status"] == "COMPLETE" and execution["exit_code"] == 3
