@@ -54,7 +54,8 @@ def serve(hosts, port):
 @click.option("--queues", default="default", show_default=True,
               help="Comma-separated actor queues this spawner takes work from.")
 @click.option("--slots", default=os.cpu_count() or 1, show_default=True, type=int,
-              help="Executions this spawner runs at once.")
+              help="Executions this spawner runs at once (with --runtime slurm: the jobs it "
+              "has in the cluster, queued or running).")
 @click.option("--name", default=None, help="Spawner name (default: the hostname when serving "
               "only the default queue, else HOSTNAME-QUEUE+QUEUE...); keep it stable across "
               "restarts so leftovers are reconciled. A name a live spawner holds is refused.")
@@ -66,7 +67,10 @@ def serve(hosts, port):
               "Default: ACTORS_GPUS, else none.")
 @click.option("--metrics-port", type=int, default=None, help="Serve this spawner's Prometheus "
               "metrics on this port (all interfaces) at /metrics; docs/operations.md.")
-def spawner(queues, slots, name, stop_mode, gpus, metrics_port):
+@click.option("--runtime", type=click.Choice(["docker", "process", "slurm"]), default=None,
+              help="How executions run (default: ACTORS_RUNTIME, else docker); slurm hands "
+              "each one to Slurm as a job (README: Running on a Slurm cluster).")
+def spawner(queues, slots, name, stop_mode, gpus, metrics_port, runtime):
     """Take executions from the queue and run them as containers."""
     from spawner.supervisor import Supervisor
 
@@ -81,10 +85,18 @@ def spawner(queues, slots, name, stop_mode, gpus, metrics_port):
         inventory = discover(gpus if gpus is not None else config.gpus)
     except (NvmlUnavailable, ValueError) as error:
         raise click.ClickException(f"--gpus: {error}")
+    runtime = runtime or config.runtime
+    if runtime == "slurm":  # its settings are checked before anything starts
+        from spawner.runtimes import make_runtime
+
+        try:
+            make_runtime("slurm", config=config)
+        except (ValueError, TypeError) as error:
+            raise click.ClickException(str(error))
     from spawner.identity import NameTaken
 
     try:
-        Supervisor(config, queue_list, slots, name=name, runtime_name=config.runtime,
+        Supervisor(config, queue_list, slots, name=name, runtime_name=runtime,
                    stop_mode=stop_mode, gpus=inventory, metrics_port=metrics_port).run()
     except NameTaken as error:
         raise click.ClickException(f"not starting: {error}")

@@ -86,8 +86,12 @@ class Config:
     sync_max_waiters: int = 32  # synchronous waits one API process holds at once
     gpus: str = "none"  # what `actors spawner --gpus` defaults to
     gpu_sample_interval: float = 0.5  # seconds between NVML samples of a running execution
-    runtime: str = "docker"  # or "process"
+    runtime: str = "docker"  # or "process", "slurm"
     process_image_path: tuple = ()  # folders holding images/<name>/ for the process runtime
+    slurm_queues: str = ""  # JSON: queue ("*": others) -> where its jobs go (runtimes/slurm.py)
+    slurm_engine: Optional[str] = None  # podman | apptainer: run the image itself in the job
+    slurm_python: Optional[str] = None  # what jobs run their wrapper with (default: ours)
+    slurm_poll_interval: float = 1.0  # seconds between one spawner's squeue calls
     webhook_max_attempts: int = 5  # tries of one webhook event before it is FAILED
     webhook_backoff: tuple = (2, 10, 60, 300)  # seconds before the 2nd, 3rd... try (last repeats)
     webhook_timeout: float = 5.0  # seconds one webhook POST may take
@@ -147,6 +151,10 @@ class Config:
             gpu_sample_interval=float(_str("ACTORS_GPU_SAMPLE_INTERVAL", "0.5")),
             runtime=_str("ACTORS_RUNTIME", cls.runtime),
             process_image_path=_list("ACTORS_PROCESS_IMAGE_PATH", ""),
+            slurm_queues=_str("ACTORS_SLURM_QUEUES", ""),
+            slurm_engine=_str("ACTORS_SLURM_ENGINE", None),
+            slurm_python=_str("ACTORS_SLURM_PYTHON", None),
+            slurm_poll_interval=float(_str("ACTORS_SLURM_POLL_INTERVAL", "1")),
             webhook_max_attempts=_int("ACTORS_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts),
             webhook_backoff=tuple(float(p) for p in _list("ACTORS_WEBHOOK_BACKOFF", "2,10,60,300")),
             webhook_timeout=float(_str("ACTORS_WEBHOOK_TIMEOUT", "5")),

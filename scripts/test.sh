@@ -9,6 +9,9 @@ cd "$ROOT"
 
 bash "$ROOT/scripts/host-setup.sh"
 bash "$ROOT/scripts/build-images.sh"
+# A one-node Slurm for tests/integration/test_slurm.py. If it cannot start, those tests say
+# why and fail here (integration is required); run by hand without Slurm, they skip.
+bash "$ROOT/scripts/slurm-setup.sh" || echo "[test] Slurm could not be started (see above)" >&2
 
 # Integration tests must not silently skip here (and so in CI) when redis-server
 # or Docker are missing: tests/integration/conftest.py turns that into a failure.

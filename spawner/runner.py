@@ -47,7 +47,7 @@ from .environment import BINARY_TARGET, RESULTS_TARGET, execution_environment
 from .gpus import Gpu, GpuSampler, free_memory, requested_count
 from .results import MAX_RESULT_BYTES, ResultsSocket
 from .runtimes import (LABEL_ACTOR, LABEL_EXECUTION, LABEL_SPAWNER, Handle, ImageUnavailable, Mount,
-                       RunSpec, Runtime, StartFailed)
+                       RunSpec, Runtime, StartFailed, detached)
 from .runtimes.base import parse_state_time
 
 UNIX_PATH_MAX = 107  # bytes of a Unix socket address on Linux, less its NUL
@@ -166,13 +166,14 @@ class SpawnerContext:
     itself is the supervisor: supervisor.py.)"""
 
     def __init__(self, config: Config, store: Store, runtime: Runtime, name: Optional[str] = None,
-                 gpus: Sequence[Gpu] = (), queues: Sequence[str] = ()):
+                 gpus: Sequence[Gpu] = (), queues: Sequence[str] = (), slots: int = 0):
         self.config = config
         self.store = store
         self.runtime = runtime
         self.name = name or config.spawner_name or socket.gethostname()
         self.gpus = list(gpus)
         self.queues = list(queues)  # the actor queues it serves (GPU twins included)
+        self.slots = slots  # a batch runtime's bound on the executions it holds (0: none)
         # A slot process's lists (jobs.serve sets them): a run's release pops the slot's
         # next entry from them in its own round trip, kept in ``handed`` for the slot loop.
         self.lists: Optional[list] = None
@@ -190,8 +191,12 @@ class SpawnerContext:
         the claim, the worker BUSY, CLAIMED, and everything the run reads). When no
         worker is free this returns at once: the run holding the lease looks at the
         mailbox again when it lets go (:meth:`ExecutionRun.release`), so no message
-        is stranded.
+        is stranded. A batch runtime (Slurm) only submits here and returns: batch.py.
         """
+        if detached(self.runtime):
+            from . import batch  # (it builds on this module)
+
+            return batch.drain(self, actor_id)
         lease_owner = f"{self.name}:{os.getpid()}:{threading.get_ident()}"
         admitted = self.store.admission.admit(actor_id, self.name, lease_owner)
         if admitted.outcome in ("gone", "busy"):
@@ -376,6 +381,10 @@ class ExecutionRun:
         # container stays for reconciliation to record instead of vanishing.
         self._cleanup()
 
+    def exited(self) -> None:
+        """The execution has exited (a batch job that ended): nothing writes to its folder."""
+        self._exited.set()
+
     # -- the end, in two steps ------------------------------------------------
     def finish(self, status: ExecutionStatus, reason: str = "", exit_code: Optional[int] = None,
                **fields) -> bool:
@@ -390,13 +399,12 @@ class ExecutionRun:
         failed = status is ExecutionStatus.ERROR
         keeping = self._exited.is_set() and outputs.present(self)
         record = self.execution  # held since admission
-        running = str(ExecutionStatus.RUNNING)
         if record is None:
             record = self._record()
-            ended = record is None or record.get("status") != running
+            ended = not self.store.executions.may_finish(record)
         else:  # the script refuses a second end; look first only before writing anything
-            ended = ((failed or keeping)
-                     and self.store.executions.status(self.execution_id) != running)
+            ended = ((failed or keeping) and not self.store.executions.may_finish(
+                record, self.store.executions.status(self.execution_id)))
         if ended:
             return False  # deleted, or ended elsewhere (a lost host's takeover): nothing twice
         if failed:  # after whatever output is still buffered

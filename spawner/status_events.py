@@ -71,3 +71,33 @@ def reattached(run, running: bool) -> None:
     run.store.timeline.record(run.execution_id, timeline.REATTACHED,
                               f"Spawner {run.spawner.name} restarted and re-attached to the "
                               f"execution ({state}).", run.actor["id"])
+
+
+def job_pending(store, execution_id: str, actor_id: str, scheduler: str, job: dict,
+                message: str) -> None:
+    """A cluster scheduler holds the execution's job queued (or requeued): why, in its words.
+    Recorded for each new reason (PENDING may repeat)."""
+    store.timeline.record(execution_id, timeline.PENDING, message, actor_id, service="runtime",
+                          detail={"scheduler": scheduler, "job_id": job["id"],
+                                  "state": job["state"], "reason": job["reason"],
+                                  "partition": job.get("partition", "")})
+
+
+def job_started(store, spawner, execution_id: str, actor_id: str, image: str,
+                job: dict) -> tuple:
+    """A cluster job started: ``(provenance, STARTED event)`` for the start transition to
+    write in its one script, as :func:`started` does for a container."""
+    facts = {"spawner": spawner.name, "host": job.get("nodes") or "", "runtime":
+             spawner.runtime.name, "image": image, "image_id": None, "image_digest": None,
+             "platform_version": spawner.config.version}
+    try:
+        facts.update(spawner.runtime.image_identity(image, None))
+    except Exception:  # provenance is a record of fact: unknown stays None, never a failure
+        pass
+    event = store.timeline.event(
+        execution_id, timeline.STARTED,
+        f"{spawner.runtime.name.capitalize()} job {job['id']} started on {job.get('nodes')} "
+        f"(spawner {spawner.name}, partition {job.get('partition') or 'default'}, image "
+        f"{facts['image_digest'] or image}).", actor_id, service="runtime",
+        detail={"handle": job["id"], "image_digest": facts["image_digest"]})
+    return facts, event

@@ -15,6 +15,11 @@ Faults (docs/architecture.md): slots die with the supervisor whatever kills it
 (takeover.py); and every Redis call waits out an outage (store/connection.py),
 so no component exits because Redis went away.
 
+With a batch runtime (Slurm, batch.py) the slot processes only submit jobs (two
+of them, whatever ``--slots`` says: ``--slots`` then bounds the jobs held in the
+cluster), reconcile is not used, and one follower thread in the supervisor
+follows every job.
+
 Stopping: the first SIGINT/SIGTERM lets running executions finish (each slot
 stops taking work and ends after its current one), or with
 ``stop_mode="kill"`` force-quits them first so nothing is left running; a
@@ -36,6 +41,7 @@ from actors_core.store import Store
 from actors_core.times import now_iso
 
 from . import identity, takeover
+from .runtimes import BATCH_RUNTIMES, detached
 
 log = logging.getLogger("actors.spawner")
 
@@ -45,7 +51,8 @@ ERROR_PAUSE = 1.0  # seconds the supervisor waits after its loop met an unexpect
 
 def _slot_process_main(config: Config, queues: Sequence[str], spawner_name: str,
                        runtime_name: str, slot: int, gpus: Sequence = (),
-                       parent_pid: Optional[int] = None, slots_lock: Optional[str] = None) -> None:
+                       parent_pid: Optional[int] = None, slots_lock: Optional[str] = None,
+                       slots: int = 0) -> None:
     """A slot process: jobs.serve over the queues' lists, one execution or task at a time;
     it dies with its supervisor (lifeline.py) and holds the name's slots lock meanwhile.
 
@@ -63,7 +70,7 @@ def _slot_process_main(config: Config, queues: Sequence[str], spawner_name: str,
     logging.basicConfig(level=logging.INFO, format=f"spawner[{slot}] %(levelname)s %(message)s")
     store = Store.from_config(config, patient=True)  # waits out Redis outages
     jobs.configure(SpawnerContext(config, store, make_runtime(runtime_name, config=config),
-                                  spawner_name, gpus=gpus, queues=queues))
+                                  spawner_name, gpus=gpus, queues=queues, slots=slots))
     stop = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -78,11 +85,13 @@ class Supervisor:
                  metrics_port: Optional[int] = None):
         self.config = config
         self.gpus = list(gpus)
-        # Spawners with GPUs also serve each queue's GPU twin, where GPU actors wait.
-        self.queues = list(queues) + ([f"{q}.gpu" for q in queues] if self.gpus else [])
+        self.runtime_name = runtime_name or config.runtime
+        # Spawners with GPUs also serve each queue's GPU twin, where GPU actors wait; so does
+        # a cluster spawner, whose scheduler hands out the GPUs.
+        twins = bool(self.gpus) or self.runtime_name in BATCH_RUNTIMES
+        self.queues = list(queues) + ([f"{q}.gpu" for q in queues] if twins else [])
         self.slots = slots
         self.name = name or config.spawner_name or identity.default_name(self.queues)
-        self.runtime_name = runtime_name or config.runtime
         self.stop_mode = stop_mode
         self.metrics_port = metrics_port
         self.store = Store.from_config(config, patient=True)  # waits out Redis outages
@@ -102,12 +111,19 @@ class Supervisor:
 
         context = SpawnerContext(self.config, self.store,
                                  make_runtime(self.runtime_name, config=self.config), self.name,
-                                 gpus=self.gpus, queues=self.queues)
+                                 gpus=self.gpus, queues=self.queues, slots=self.slots)
         self._started = now_iso()
         # issue 12: hold the name before touching anything labelled with it (NameTaken if
         # a live spawner holds it; the CLI says why and exits 1).
         self.claim.acquire(self.store.hosts, self._record(), self.config.host_lost_seconds)
-        followers = reconcile.reconcile(context)
+        processes, follower = self.slots, None
+        if detached(context.runtime):  # a cluster runs them: see batch.py
+            from .batch import SUBMITTERS, Follower
+
+            followers, follower = [], Follower(context).start()
+            processes = min(self.slots, SUBMITTERS)
+        else:
+            followers = reconcile.reconcile(context)
         if followers:
             log.info("re-attached to %d execution(s)", len(followers))
         following = set(self.store.executions.running_on(self.name))  # re-attached ones
@@ -116,7 +132,7 @@ class Supervisor:
             if execution in following})
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
-        for slot in range(1, self.slots + 1):
+        for slot in range(1, processes + 1):
             self._start_slot(slot)
         log.info("spawner %s serving queues %s with %d slots (%s runtime)", self.name,
                  ",".join(self.queues), self.slots, self.runtime_name)
@@ -139,6 +155,8 @@ class Supervisor:
             time.sleep(0.2)
         for thread in followers:
             thread.join(timeout=1)
+        if follower is not None:  # jobs stay in the cluster unless force-quit (kill mode)
+            follower.stop(wait_for_jobs=self.stop_mode == "kill" and self._stopping == 1)
         if not self.store.executions.running_on(self.name):
             from .warm import pool_of
 
@@ -200,7 +218,7 @@ class Supervisor:
         process = self._context.Process(
             target=_slot_process_main, name=f"slot-{slot}", daemon=False,
             args=(self.config, self.queues, self.name, self.runtime_name, slot, self.gpus,
-                  os.getpid(), str(self.claim.slots_lock_path)))
+                  os.getpid(), str(self.claim.slots_lock_path), self.slots))
         process.start()
         self._children[slot] = process
 

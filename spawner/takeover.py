@@ -13,9 +13,11 @@ still RUNNING there:
   retry is scheduled (retries.py);
 * frees its worker (READY again), its slot lease and the GPUs it held.
 
-Containers (Docker) or processes (process runtime) of the lost spawner that this
-spawner's runtime can see (the same Docker daemon, the same work folder) are
-removed; others stay until the lost spawner comes back, whose reconcile then finds
+Executions a lost cluster spawner (Slurm, batch.py) held as queued jobs are
+settled the same way. Containers (Docker) or processes (process runtime) of the
+lost spawner that this spawner's runtime can see (the same Docker daemon, the
+same work folder) are removed, and a cluster spawner cancels the settled
+executions' jobs; others stay until the lost spawner comes back, whose reconcile then finds
 their executions finished and removes them, recording nothing again.
 
 Nothing is settled while this spawner itself has not been connected to Redis for
@@ -35,6 +37,7 @@ from actors_core.store.workers import WorkerStatus
 from actors_core.times import now_iso
 
 from . import events, metrics, retries
+from .runtimes import JobPhase, SchedulerUnavailable, detached
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +64,13 @@ def settle_lost_hosts(spawner, config) -> int:
 
 def settle(spawner, config, name: str, record: dict) -> int:
     store = spawner.store
-    ended = 0
+    ended, settled = 0, {}
     for execution_id in store.executions.running_on(name):
         if store.hosts.get(name) is not None:
             log.info("spawner %s is back; its reconcile settles the rest", name)
             return ended
         execution = store.executions.get_internal(execution_id)
-        if execution is None or execution["status"] != str(ExecutionStatus.RUNNING):
+        if not store.executions.may_finish(execution):  # RUNNING, or held as a cluster job
             store.takeover.forget_stale(name, execution_id)
             continue
         reason = (f"Spawner {name} on host {record.get('hostname') or 'unknown'} was lost: its "
@@ -76,9 +79,10 @@ def settle(spawner, config, name: str, record: dict) -> int:
                   "execution; how it ran is unknown.")
         if _end(store, config, execution, reason):
             ended += 1
+            settled[execution_id] = (execution.get("job") or {}).get("id")
             log.warning("execution %s ended: %s", execution_id, reason)
         _free(store, name, execution)
-    _remove_leftovers(spawner, name)
+    _remove_leftovers(spawner, name, settled)
     if store.takeover.forget(name):
         log.info("lost spawner %s settled and forgotten", name)
     return ended
@@ -117,10 +121,19 @@ def _free(store, name: str, execution: dict) -> None:
         store.work.wake(actor_id, dispatch_queue(actor), store.executions.capacity(actor))
 
 
-def _remove_leftovers(spawner, name: str) -> None:
+def _remove_leftovers(spawner, name: str, settled: dict) -> None:
     """Remove the lost spawner's containers (processes) that this runtime can see and
-    whose executions have ended."""
+    whose executions have ended; a cluster runtime cancels the jobs of those settled
+    here (``{execution id: job id or None}``), found by name."""
     store = spawner.store
+    if detached(spawner.runtime):
+        try:
+            statuses = spawner.runtime.statuses(settled) if settled else {}
+            spawner.runtime.cancel([s.job_id for s in statuses.values()
+                                    if s.phase is not JobPhase.ENDED])
+        except SchedulerUnavailable as error:
+            log.warning("could not cancel the jobs of lost spawner %s: %s", name, error)
+        return
     try:
         handles = spawner.runtime.labelled(name)
     except Exception:

@@ -121,6 +121,19 @@ class Provenance(Schema):
     platform_version = fields.String()
 
 
+class SchedulerJob(Schema):
+    """The cluster job of an execution run by a scheduler runtime (Slurm)."""
+
+    scheduler = fields.String(metadata={"description": "slurm"})
+    id = fields.String(metadata={"description": "The scheduler's job id."})
+    state = fields.String(metadata={"description": "The scheduler's own word: PENDING, "
+                                                   "RUNNING, COMPLETED, OUT_OF_MEMORY, ..."})
+    reason = fields.String(metadata={"description": "Why it waits (Resources, Priority, ...) "
+                                                    "or why it ended."})
+    partition = fields.String()
+    nodes = fields.String()
+
+
 class OutputItem(Schema):
     path = fields.String(metadata={"description": "Relative to the outputs folder."})
     size = fields.Integer(metadata={"description": "Bytes."})
@@ -151,6 +164,10 @@ class ExecutionRecord(Schema):
     gpus = fields.List(fields.Nested(GpuAssignment))
     gpu_stats = fields.Nested(GpuStats, allow_none=True)
     provenance = fields.Nested(Provenance)
+    job = fields.Nested(SchedulerJob, metadata={
+        "description": "The Slurm runtime's job (while it waits, ``status`` stays SUBMITTED)."})
+    max_rss = fields.Integer(metadata={"description": "Peak resident memory in bytes "
+                                                     "(Slurm runtime: from sacct)."})
     outputs = fields.List(fields.Nested(OutputItem))
     outputs_bytes = fields.Integer()
     outputs_truncated = fields.Boolean(metadata={

@@ -10,7 +10,11 @@ handful of round trips, not dozens.
   appended (timeline.py); what the run needs comes back with it: the actor, the
   execution, the message, the state of a stateful actor and the actor's aliases.
   An actor that asks for GPUs is only read: the spawner takes GPUs between the lease and
-  the claim (spawner/runner.py's slower path).
+  the claim (spawner/runner.py's slower path). With ``hold`` (a cluster scheduler's
+  runtime, spawner/batch.py) the execution is claimed *held*: it stays SUBMITTED, out of
+  the mailbox and in the spawner's running set, until its job starts
+  (executions.py's ``start``); the scheduler hands out GPUs, so a GPU actor takes this
+  path too; ``limit`` > 0 refuses (``full``) while the spawner holds that many.
 * :meth:`Admission.release` (every end of a run, runner.py's ``ExecutionRun.release``):
   the worker READY (or gone if a stop was asked), the lease let go, then, unless the
   mail waits for GPUs, a wake-up for the next slot if mail waits and a worker is free
@@ -41,7 +45,8 @@ _ADMIT = (TAKEN_LUA + WORKER_CAPACITY_LUA + LEASES_LUA + CLAIM_LUA + WORKER_LUA 
           + """
 -- ARGV[1]: {actor, actor_key, wakes, default_workers, lease_prefix, owner, lease_ms, mailbox,
 --           execution_prefix, message_suffix, running, submitted, running_status, spawner
---           (JSON), now (JSON), worker_prefix, workers, worker_actors, state, aliases}
+--           (JSON), now (JSON), worker_prefix, workers, worker_actors, state, aliases,
+--           hold, limit}
 -- ARGV[2]: event specs (CLAIMED), ids marked (timeline.py)
 local a = cjson.decode(ARGV[1])
 taken(a.actor, a.wakes)
@@ -50,16 +55,19 @@ if #flat == 0 then return {'gone'} end
 local f = {}
 for i = 1, #flat, 2 do f[flat[i]] = flat[i + 1] end
 local gpus = f['gpus']
-if not (gpus == nil or gpus == 'null' or gpus == '0' or gpus == '"0"') then
+if not a.hold and not (gpus == nil or gpus == 'null' or gpus == '0' or gpus == '"0"') then
   return {'gpus', flat}
 end
+if a.limit > 0 and redis.call('SCARD', a.running) >= a.limit then return {'full', flat} end
 local capacity = worker_capacity(f['stateless'], f['max_workers'], a.default_workers, f['warm'],
                                  f['concurrency'])
 local number = acquire_lease(a.lease_prefix, capacity, a.owner, a.lease_ms)
 if not number then return {'busy', flat} end
 local worker_id = a.actor .. '-' .. number
-local eid = claim_oldest(a.mailbox, a.execution_prefix, a.running, a.submitted, a.running_status,
-                         {status = '"RUNNING"', worker_id = cjson.encode(worker_id),
+local status, claimed_set = '"RUNNING"', a.running_status
+if a.hold then status, claimed_set = '"SUBMITTED"', a.submitted end
+local eid = claim_oldest(a.mailbox, a.execution_prefix, a.running, a.submitted, claimed_set,
+                         {status = status, worker_id = cjson.encode(worker_id),
                           spawner = a.spawner})
 if not eid then return {'empty', flat, number} end
 start_worker(a.worker_prefix .. worker_id, a.workers, a.worker_actors, worker_id, a.actor,
@@ -115,6 +123,7 @@ class Released:
 class Admitted:
     """What :meth:`Admission.admit` found: ``outcome`` is ``claimed`` (everything set),
     ``empty`` (a lease taken, nothing waited: release it), ``busy`` (no free worker),
+    ``full`` (``hold``: the spawner holds ``limit`` executions already),
     ``gpus`` (the actor asks for GPUs: take the slower path) or ``gone`` (no such actor)."""
 
     outcome: str
@@ -134,9 +143,11 @@ class Admission:
         self._admit = redis.register_script(_ADMIT)
         self._release = redis.register_script(_RELEASE)
 
-    def admit(self, actor_id: str, spawner: str, owner: str) -> Admitted:
+    def admit(self, actor_id: str, spawner: str, owner: str, hold: bool = False,
+              limit: int = 0) -> Admitted:
         """Take one of the actor's wake-ups and, if a worker is free and mail waits, one
-        execution for ``owner`` (the lease holder) on ``spawner``: see the module's story."""
+        execution for ``owner`` (the lease holder) on ``spawner``: see the module's story
+        (``hold`` and ``limit``: a cluster spawner's held claim)."""
         now = json.dumps(now_iso())
         claimed = self.timeline.event(
             EXECUTION_MARK, "CLAIMED", f"Claimed by spawner {spawner} (worker {WORKER_MARK}).",
@@ -154,12 +165,13 @@ class Admission:
             "spawner": json.dumps(spawner), "now": now,
             "worker_prefix": keys.worker(actor_id, ""), "workers": keys.actor_workers(actor_id),
             "worker_actors": keys.WORKER_ACTORS, "state": keys.state(actor_id),
-            "aliases": keys.actor_aliases(actor_id)}), json.dumps([claimed])])
+            "aliases": keys.actor_aliases(actor_id), "hold": bool(hold),
+            "limit": int(limit)}), json.dumps([claimed])])
         outcome = answer[0].decode()
         if outcome == "gone":
             return Admitted(outcome)
         actor = _actor(answer[1])
-        if outcome in ("gpus", "busy"):
+        if outcome in ("gpus", "busy", "full"):
             return Admitted(outcome, actor)
         if outcome == "empty":
             return Admitted(outcome, actor, int(answer[2]))

@@ -9,10 +9,15 @@ atomically in Redis, whoever calls it and however many spawners run:
                never half-recorded.
 * ``claim``    the oldest SUBMITTED in the mailbox -> RUNNING (skips cancelled ones);
                also inside the admission script (admission.py), with the lease, the
-               worker record and the CLAIMED event.
+               worker record and the CLAIMED event. For a cluster scheduler's runtime
+               admission claims it *held* instead: still SUBMITTED, but out of the
+               mailbox and in the spawner's running set, until its job starts.
+* ``start``    a held SUBMITTED -> RUNNING, once, when the cluster started its job,
+               with its STARTED event.
 * ``cancel``   SUBMITTED -> COMPLETE, only while still in the mailbox, counted once in the
                actor's ``total_executions``.
-* ``finish``   RUNNING -> COMPLETE | ERROR, adding to the actor's totals once; the same
+* ``finish``   RUNNING (or held SUBMITTED: a job that never ran) -> COMPLETE | ERROR,
+               adding to the actor's totals once; the same
                script starts the expiry of the logs, message and results, revokes the
                execution's token, records the actor's run outcome and appends the
                FINISHED or ERROR event: one round trip for the whole end.
@@ -103,19 +108,37 @@ end
 return 1
 """
 
+_START = APPEND_LUA + """
+-- KEYS: execution, running-set, SUBMITTED status set, RUNNING status set
+-- ARGV: execution id, fields json, event specs json (timeline.py)
+if redis.call('HGET', KEYS[1], 'status') ~= '"SUBMITTED"' then return 0 end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return 0 end
+for name, value in pairs(cjson.decode(ARGV[2])) do redis.call('HSET', KEYS[1], name, value) end
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+append_events(cjson.decode(ARGV[3]))
+return 1
+"""
+
 _FINISH = APPEND_LUA + OUTCOME_LUA + """
 -- KEYS: execution, totals, running-set, done signal, RUNNING status set, final status set,
 --       exit-code index, logs, message, results, kill request, actor, expiring records,
---       retries due
+--       retries due, SUBMITTED status set
 -- ARGV[1]: {id, fields, cpu, io, runtime, gpu_seconds, exit_code ('' for none), log_ex,
 --           revoked prefix, now (epoch s), record_ttl, expiring member, retry_at ('' for none)}
 -- ARGV[2]: the actor's run outcome [ok, threshold, now json, reason], or '' for none
 -- ARGV[3]: event specs appended if the transition happened (timeline.py)
--- Returns {1 if RUNNING -> final happened now else 0, the actor status it changed to or ''}
+-- Returns {1 if RUNNING (or held SUBMITTED) -> final happened now else 0, the actor
+-- status it changed to or ''}
 local a = cjson.decode(ARGV[1])
 local execution, eid = KEYS[1], a.id
 local done = 0
-if redis.call('HGET', execution, 'status') == '"RUNNING"' then
+local status, from = redis.call('HGET', execution, 'status'), KEYS[5]
+if status == '"SUBMITTED"' and redis.call('SISMEMBER', KEYS[3], eid) == 1 then
+  from = KEYS[15]  -- held by a spawner, never started (e.g. cancelled while queued in a cluster)
+  status = '"RUNNING"'
+end
+if status == '"RUNNING"' then
   done = 1
   for name, value in pairs(a.fields) do redis.call('HSET', execution, name, value) end
   redis.call('HINCRBY', KEYS[2], 'total_executions', 1)
@@ -124,7 +147,7 @@ if redis.call('HGET', execution, 'status') == '"RUNNING"' then
   redis.call('HINCRBYFLOAT', KEYS[2], 'total_runtime', a.runtime)
   redis.call('HINCRBYFLOAT', KEYS[2], 'total_gpu_seconds', a.gpu_seconds)
   redis.call('SREM', KEYS[3], eid)
-  redis.call('SREM', KEYS[5], eid)
+  redis.call('SREM', from, eid)
   redis.call('SADD', KEYS[6], eid)
   if a.exit_code ~= '' then redis.call('ZADD', KEYS[7], a.exit_code, eid) end
   redis.call('RPUSH', KEYS[4], 'done')
@@ -180,6 +203,7 @@ class ExecutionStore:
         self.revoked_tokens = RevokedTokens(redis)
         self._claim = redis.register_script(_CLAIM)
         self._cancel = redis.register_script(_CANCEL)
+        self._start = redis.register_script(_START)
         self._finish = redis.register_script(_FINISH)
         self._started = redis.register_script(_STARTED)
         self._update = redis.register_script(_UPDATE)
@@ -336,6 +360,33 @@ class ExecutionStore:
             status_messages.claimed(self.timeline, eid.decode(), actor_id, spawner, worker_id)
         return eid.decode() if eid else None
 
+    def start(self, execution_id: str, spawner: str, events: tuple = (), **fields) -> bool:
+        """A held SUBMITTED execution (admission's ``hold``) -> RUNNING, once, with ``fields``
+        and ``events`` (timeline specs: STARTED), in one script."""
+        fields = dict(fields, status=str(ExecutionStatus.RUNNING))
+        done = self._start(keys=[keys.execution(execution_id), keys.spawner_running(spawner),
+                                 keys.executions_by_status(ExecutionStatus.SUBMITTED.value),
+                                 keys.executions_by_status(ExecutionStatus.RUNNING.value)],
+                           args=[execution_id, json.dumps(encode(fields)),
+                                 json.dumps(list(events))])
+        return bool(done)
+
+    @staticmethod
+    def may_finish(record: Optional[dict], status: Optional[str] = None) -> bool:
+        """What finish's script accepts, as far as the record (and ``status``, read since)
+        say: RUNNING, or SUBMITTED and held by a spawner (only a claim names one)."""
+        if record is None:
+            return False
+        status = record.get("status") if status is None else status
+        return status == str(ExecutionStatus.RUNNING) or (
+            status == str(ExecutionStatus.SUBMITTED) and bool(record.get("spawner")))
+
+    def record_events(self, execution_id: str, events) -> bool:
+        """Status events (timeline specs) of a step that changes no field, one round trip;
+        False once the record is gone."""
+        return bool(self._started(keys=[keys.execution(execution_id)],
+                                  args=["{}", json.dumps(list(events))]))
+
     def has_waiting(self, actor_id: str) -> bool:
         return self.redis.zcard(keys.mailbox(actor_id)) > 0
 
@@ -381,9 +432,9 @@ class ExecutionStore:
 
     def finish(self, execution: dict, status: ExecutionStatus, log_ex: int, outcome=None,
                events: tuple = (), retry_at: Optional[float] = None, **fields):
-        """End a RUNNING execution once, in one script: its final fields, the actor's totals
-        and the indexes, its FINISHED or ERROR event (after ``events``, specs of steps
-        not recorded yet), the done signal; logs, message and results start expiring, its
+        """End a RUNNING (or held SUBMITTED) execution once, in one script: its final
+        fields, the actor's totals and the indexes, its FINISHED or ERROR event (after
+        ``events``, specs of steps not recorded yet), the done signal; logs, message and results start expiring, its
         access token (if it had one) is revoked, and, with ``outcome=(ok, threshold,
         reason)``, the actor's run outcome is counted (ActorStore.record_run_outcome);
         with ``retry_at`` (epoch seconds), the execution is due for a retry then
@@ -405,7 +456,8 @@ class ExecutionStore:
                   keys.executions_by_status(ExecutionStatus.RUNNING.value),
                   keys.executions_by_status(str(status)), keys.EXECUTIONS_BY_EXIT_CODE,
                   keys.logs(eid), keys.message(eid), keys.results(eid), keys.kill_request(eid),
-                  keys.actor(execution["actor_id"]), keys.EXPIRING_EXECUTIONS, keys.RETRIES_DUE],
+                  keys.actor(execution["actor_id"]), keys.EXPIRING_EXECUTIONS, keys.RETRIES_DUE,
+                  keys.executions_by_status(ExecutionStatus.SUBMITTED.value)],
             args=[json.dumps({
                 "id": eid, "fields": encode(fields), "cpu": cpu, "io": io, "runtime": runtime,
                 "gpu_seconds": runtime * len(fields.get("gpus") or execution.get("gpus") or []),
@@ -450,6 +502,10 @@ class ExecutionStore:
     def running_on(self, spawner: str) -> list:
         return [m.decode() for m in self.redis.smembers(keys.spawner_running(spawner))]
 
+    def forget_running(self, spawner: str, execution_id: str) -> None:
+        """Drop an execution whose record is gone (its actor was deleted) from the spawner's set."""
+        self.redis.srem(keys.spawner_running(spawner), execution_id)
+
     # -- force-quit ------------------------------------------------------
     def request_kill(self, execution_id: str) -> None:
         if self.redis.set(keys.kill_request(execution_id), 1, ex=24 * 3600, nx=True):
@@ -457,6 +513,18 @@ class ExecutionStore:
 
     def kill_requested(self, execution_id: str) -> bool:
         return bool(self.redis.exists(keys.kill_request(execution_id)))
+
+    def watch(self, execution_ids) -> tuple:
+        """``(asked to stop, gone)``: which of these executions someone asked to stop, and
+        whose record is gone (their actor was deleted), in one round trip."""
+        ids = list(execution_ids)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for eid in ids:
+                pipe.exists(keys.kill_request(eid))
+                pipe.exists(keys.execution(eid))
+            found = pipe.execute()
+        return ({eid for eid, kill in zip(ids, found[0::2]) if kill},
+                {eid for eid, record in zip(ids, found[1::2]) if not record})
 
     # -- removal ---------------------------------------------------------
     def delete_for_actor(self, actor_id: str) -> None:

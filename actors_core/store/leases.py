@@ -52,6 +52,13 @@ class WorkerLeases:
     def renew(self, actor_id: str, number: int, owner: str) -> None:
         self.redis.set(keys.worker_lease(actor_id, number), owner, px=self.lease_ms)
 
+    def renew_many(self, leases) -> None:
+        """Renew (actor_id, number, owner) leases in one round trip."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for actor_id, number, owner in leases:
+                pipe.set(keys.worker_lease(actor_id, number), owner, px=self.lease_ms)
+            pipe.execute()
+
     def release(self, actor_id: str, number: int, owner: str) -> None:
         self._release(keys=[keys.worker_lease(actor_id, number)], args=[owner])
 

@@ -1,6 +1,10 @@
 """Runtimes behind one interface (see base.py)."""
-from .base import (ImageUnavailable, Handle, Mount, RunSpec, Runtime, StartFailed, Usage,
-                   LABEL_ACTOR, LABEL_EXECUTION, LABEL_SPAWNER)
+from .base import (BatchRuntime, ImageUnavailable, Handle, JobOutcome, JobPhase, JobStatus, Mount,
+                   RunSpec, Runtime, SchedulerUnavailable, StartFailed, Usage, LABEL_ACTOR,
+                   LABEL_EXECUTION, LABEL_SPAWNER, detached)
+
+
+BATCH_RUNTIMES = ("slurm",)  # runtimes that hand executions to a cluster scheduler
 
 
 def make_runtime(name: str, **options) -> Runtime:
@@ -23,8 +27,20 @@ def make_runtime(name: str, **options) -> Runtime:
             options.setdefault("workdir", config.spawner_workdir)
             options.setdefault("image_path", config.process_image_path)
         return ProcessRuntime(**options)
-    raise ValueError(f"unknown runtime {name!r} (known: docker, process)")
+    if name == "slurm":
+        from .slurm import SlurmRuntime, placements
+
+        if config is not None:
+            options.setdefault("workdir", config.spawner_workdir)
+            options.setdefault("image_path", config.process_image_path)
+            options.setdefault("engine", config.slurm_engine)
+            options.setdefault("queues", placements(config.slurm_queues))
+            options.setdefault("python", config.slurm_python)
+            options.setdefault("poll_interval", config.slurm_poll_interval)
+        return SlurmRuntime(**options)
+    raise ValueError(f"unknown runtime {name!r} (known: docker, process, slurm)")
 
 
-__all__ = ["ImageUnavailable", "Handle", "Mount", "RunSpec", "Runtime", "StartFailed", "Usage",
+__all__ = ["BATCH_RUNTIMES", "BatchRuntime", "detached", "ImageUnavailable", "Handle", "JobOutcome", "JobPhase", "JobStatus",
+           "Mount", "RunSpec", "Runtime", "SchedulerUnavailable", "StartFailed", "Usage",
            "LABEL_ACTOR", "LABEL_EXECUTION", "LABEL_SPAWNER", "make_runtime"]

@@ -1,14 +1,21 @@
-"""The one interface every runtime (Docker, plain processes) implements.
+"""The one interface every runtime (Docker, plain processes, a cluster) implements.
 
 A runtime knows how to start an image with an environment and limits and how
 to watch what it does; it knows nothing about actors, HTTP or Redis.
+
+Two kinds: a :class:`Runtime` starts an execution on this host and hands back a
+:class:`Handle` that the spawner watches for as long as it runs. A
+:class:`BatchRuntime` hands executions to a cluster scheduler (Slurm) as jobs
+named after them; the spawner follows all of its jobs with a few batched calls
+per poll (spawner/batch.py), never a thread per job.
 """
 from __future__ import annotations
 
 import abc
+import enum
 from datetime import datetime
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 def parse_state_time(text: str) -> datetime:
     """A ``StartedAt``/``FinishedAt`` stamp of Docker's ``State`` (nanoseconds, trailing
@@ -29,6 +36,10 @@ class ImageUnavailable(Exception):
 
 class StartFailed(Exception):
     """The runtime refused to create or start the execution."""
+
+
+class SchedulerUnavailable(Exception):
+    """A cluster scheduler could not be asked at all (controller down, command missing)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,10 @@ class RunSpec:
     # exec form is kept alive by a command of its own (spawner/warm.py).
     entrypoint: Optional[list] = None
     command: Optional[list] = None
+    # For a BatchRuntime, where the cluster assigns devices and places the job:
+    gpu_count: int = 0
+    queue: Optional[str] = None  # the actor's queue: the operator's placement rules for it
+    hints: tuple = ()  # the actor's hints; a runtime reads only those it documents
 
 
 @dataclass(frozen=True)
@@ -125,3 +140,103 @@ class Runtime(abc.ABC):
         """What ``handle`` actually runs, for the execution's provenance:
         ``{"image_id": ..., "image_digest": ...}``, or {} when the runtime cannot tell."""
         return {}
+
+
+# -- executions handed to a cluster scheduler -------------------------------------
+class JobPhase(str, enum.Enum):
+    PENDING = "PENDING"  # queued in the cluster: the execution is still SUBMITTED
+    RUNNING = "RUNNING"
+    ENDED = "ENDED"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One job as the scheduler reports it now."""
+
+    name: str  # the execution id the job is named after
+    job_id: str
+    state: str  # the scheduler's own word: PENDING, RUNNING, COMPLETED, OUT_OF_MEMORY, ...
+    phase: JobPhase
+    reason: str = ""  # why it waits (Resources, Priority, ...) or why it ended
+    nodes: str = ""
+    partition: str = ""
+    started_at: Optional[float] = None  # seconds since the epoch, once it started
+    finished_at: Optional[float] = None
+
+
+@dataclass
+class JobOutcome:
+    """How an ended job ended, in the shape an execution records."""
+
+    final_state: dict  # Docker's State shape
+    exit_code: Optional[int]  # None: the job never ran
+    usage: Optional[Usage] = None
+    max_rss: Optional[int] = None  # bytes
+    error: str = ""  # set: the execution ends in ERROR with this reason (node failure, ...)
+    gpus: list = field(default_factory=list)  # what the cluster assigned: [{"index": n}, ...]
+    settled: bool = True  # False: accounting is not complete yet; ask again a little later
+
+
+class BatchRuntime(Runtime):
+    """Executions as jobs of a cluster scheduler.
+
+    ``submit`` returns as soon as the scheduler has the job; everything after
+    that is answered for many jobs at once, so one spawner can follow
+    thousands: ``statuses`` (one scheduler call), ``outcomes`` of those that
+    ended (one accounting call), ``cancel`` (one call). A job is named after
+    its execution, which is how a restarted spawner finds its jobs again.
+    Output and results travel through the execution's folder (``spec.workdir``),
+    which the spawner and the cluster's nodes share.
+    """
+
+    detached = True
+    poll_interval: float = 1.0
+
+    @abc.abstractmethod
+    def submit(self, spec: RunSpec) -> str:
+        """Hand the execution to the scheduler; its job id. StartFailed with the reason."""
+
+    @abc.abstractmethod
+    def statuses(self, jobs: dict) -> dict:
+        """{name: JobStatus} for ``jobs`` ({name: job id, or None where the id is not known
+        yet}); a name the scheduler has no job for is left out."""
+
+    @abc.abstractmethod
+    def outcomes(self, ended: Sequence[JobStatus], workdirs: dict) -> dict:
+        """{name: JobOutcome} for ended jobs (``workdirs``: name -> execution folder)."""
+
+    @abc.abstractmethod
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """Stop these jobs, queued or running (force-quit)."""
+
+    @abc.abstractmethod
+    def read_output(self, workdir: str, offset: int) -> bytes:
+        """The job's stdout and stderr from ``offset`` on (b"" when nothing new)."""
+
+    @abc.abstractmethod
+    def take_results(self, workdir: str) -> list:
+        """Results the job sent since the last call, oldest first; each is taken once."""
+
+    def exited(self, workdir: str) -> bool:
+        """A cheap local sign that the job's actor has ended, before the scheduler says so:
+        the follower then asks the scheduler at once rather than at its next poll."""
+        return False
+
+    def started(self, workdir: str) -> Optional[float]:
+        """When the actor started (seconds since the epoch), as the job itself recorded it."""
+        return None
+
+    def start(self, spec: RunSpec) -> Handle:
+        raise StartFailed(f"the {self.name} runtime submits jobs (submit()); nothing is "
+                          "started and watched on the spawner's host")
+
+    def labelled(self, spawner: str) -> list:
+        return []  # jobs are found again by name through statuses()
+
+
+def detached(runtime) -> bool:
+    """Its executions run elsewhere (a cluster) and are followed in batches (spawner/batch.py)."""
+    return isinstance(runtime, BatchRuntime)

@@ -31,6 +31,8 @@ def test_a_long_step_prints_progress_and_keeps_its_exit_status(tmp_path):
 def test_every_long_step_of_the_set_up_goes_through_it():
     host_setup = (REPOSITORY / "scripts" / "host-setup.sh").read_text()
     build = (REPOSITORY / "scripts" / "build-images.sh").read_text()
+    slurm = (REPOSITORY / "scripts" / "slurm-setup.sh").read_text()
+    assert 'run_with_progress "[slurm-setup]" "apt-get install"' in slurm
     assert 'run_with_progress "[host-setup]" "debootstrap"' in host_setup
     assert 'run_with_progress "[host-setup]" "pip install"' in host_setup
     assert 'run_with_progress "[build-images]" "$tag"' in build
