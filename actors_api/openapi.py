@@ -40,6 +40,7 @@ from .schemas.actor import (ENV_NAME, ActorSchema, ActorUpdateSchema, CronSchedu
                             GpuCount, JSONDict, WebhookUrl)
 from .schemas.paging import DEFAULT_LIMIT as EXECUTIONS_DEFAULT_LIMIT
 from .schemas.paging import MAX_LIMIT as EXECUTIONS_MAX_LIMIT
+from .schemas.paging import MAX_POSITION as EXECUTIONS_MAX_POSITION
 from .schemas.run import ItemField, RerunSchema, RunSchema
 from .schemas.search import MAX_LIMIT, OPERATORS
 
@@ -190,7 +191,7 @@ OPERATIONS = {
         _query("limit", {"type": "integer", "minimum": 0, "maximum": EXECUTIONS_MAX_LIMIT,
                          "default": EXECUTIONS_DEFAULT_LIMIT},
                "How many executions a page holds."),
-        _query("offset", {"type": "integer", "minimum": 0},
+        _query("offset", {"type": "integer", "minimum": 0, "maximum": EXECUTIONS_MAX_POSITION},
                "Start at this position in arrival order (0: the oldest). Without offset or "
                "cursor a page holds the newest executions."),
         _query("cursor", {"type": "string"},

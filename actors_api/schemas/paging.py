@@ -19,6 +19,7 @@ from .search import _non_negative
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+MAX_POSITION = 2 ** 53  # offsets and cursors past it are no actor's (Redis takes 64-bit ints)
 _CURSOR_PREFIX = "after:"
 
 
@@ -47,6 +48,8 @@ def parse_paging(args) -> Paging:
     if limit > MAX_LIMIT:
         raise APIError(f"'limit' may be at most {MAX_LIMIT}; got {limit}.")
     offset = _non_negative(args, "offset", -1)
+    if offset > MAX_POSITION:
+        raise APIError(f"'offset' may be at most {MAX_POSITION}; got {offset}.")
     cursor = args.get("cursor") or None
     if cursor is not None and offset >= 0:
         raise APIError("Give either 'cursor' or 'offset', not both.")
@@ -63,7 +66,10 @@ def decode_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not text.startswith(_CURSOR_PREFIX):
             raise ValueError(text)
-        return int(text[len(_CURSOR_PREFIX):])
+        sequence = int(text[len(_CURSOR_PREFIX):])
+        if not 0 <= sequence <= MAX_POSITION:
+            raise ValueError(text)
+        return sequence
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise APIError(f"{cursor!r} is not a cursor this server gave: use _metadata.next_cursor "
                        "of a previous page.")

@@ -73,7 +73,9 @@ def test_limit_zero_counts_only_and_bad_paging_is_a_400(http, alice, store):
     assert counted["ids"] == [] and counted["_metadata"]["total_count"] == 3
     for query, named in (("?limit=1001", "limit"), ("?limit=-1", "limit"), ("?offset=x", "offset"),
                          ("?cursor=bm9wZQ", "cursor"), ("?cursor=%%%", "cursor"),
-                         ("?offset=1&cursor=YWZ0ZXI6MQ", "cursor")):
+                         ("?offset=1&cursor=YWZ0ZXI6MQ", "cursor"),
+                         ("?offset=1372496570600722530304", "offset"),  # past Redis's integers
+                         ("?cursor=%s" % "YWZ0ZXI6MTE4MDU5MTYyMDcxNzQxMTMwMzQyNA", "cursor")):
         response = http.get(f"/actors/{actor['id']}/executions{query}", headers=alice)
         assert response.status_code == 400 and named in response.json["message"], query
 
