@@ -626,7 +626,8 @@ def _search_parameters(names: tuple) -> list:
 
 # What a schema's @validates_schema checks, in JSON Schema, for the request schemas.
 STATEFUL_RULE = {"if": {"properties": {"stateless": {"const": False}}, "required": ["stateless"]},
-                 "then": {"properties": {"max_workers": {"enum": [None, 1]}}}}
+                 "then": {"properties": {"max_workers": {"enum": [None, 1]},
+                                         "concurrency": {"enum": [None, 1]}}}}
 SCHEMA_RULES = {"ActorRequest": STATEFUL_RULE, "ActorUpdateRequest": STATEFUL_RULE}
 
 
