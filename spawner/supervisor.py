@@ -140,7 +140,7 @@ class Supervisor:
         for thread in followers:
             thread.join(timeout=1)
         if not self.store.executions.running_on(self.name):
-            from .warm import pool_of
+            from .warm_pool import pool_of
 
             removed = pool_of(context).remove_all()  # no one else can use them
             if removed:

@@ -81,7 +81,7 @@ class Runtime:
     def root(self):
         from types import SimpleNamespace
 
-        from spawner.warm import warm_root
+        from spawner.warm_place import warm_root
 
         return warm_root(SimpleNamespace(spawner_workdir=str(self.platform_dir / "spawner")),
                          self.process.name)

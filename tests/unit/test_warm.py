@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from actors_core import scheduling
-from spawner.warm import Place, warm_root
+from spawner.warm_place import Place, warm_root
 from spawner.warm_channel import HandlerCall, connect
 
 from .conftest import bearer
