@@ -1,6 +1,7 @@
 """warm-echo: one handler for both warm forms (and cold): runtime_sdk.serve(handle).
 
-The message says what to do: "sleep:N" (N seconds, in short Python steps), "fail" (raise),
+The message says what to do: "sleep:N" (N seconds, in short Python steps), "block:N" (N
+seconds in one C call, where a force-quit cannot interrupt it), "fail" (raise),
 "exit:N", "die" (the whole process ends at once: a warm container dying), "result:TEXT"
 (sends TEXT as a result), "output:NAME" (writes NAME in the outputs folder); anything else
 is echoed. Each execution prints "handled <message> (#n in this process)".
@@ -26,6 +27,9 @@ def handle(context):
         while time.monotonic() < deadline:
             time.sleep(0.05)
         print(f"slept {argument}")
+    elif verb == "block":
+        time.sleep(float(argument))
+        print(f"blocked {argument}")
     elif verb == "fail":
         raise ValueError(f"failing on request ({context.execution_id})")
     elif verb == "exit":

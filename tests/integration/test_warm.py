@@ -280,3 +280,18 @@ def test_an_execution_whose_warm_container_died_is_retried_where_the_actor_asks(
     again = admin.wait(actor["id"], retry, timeout=60)
     assert again["status"] == "ERROR" and again["retry_of"] == first  # it dies again
     assert again["retry_number"] == 1 and "warm container" in again["status_message"]
+
+
+def test_a_handler_that_cannot_be_interrupted_costs_its_container_and_says_so(admin, runtime):
+    actor = _warm_actor(admin, runtime, "handler", max_workers=1, concurrency=2)
+    stuck = admin.send(actor["id"], "block:120")  # one C call: ForceQuit waits for it
+    neighbour = admin.send(actor["id"], "sleep:120")
+    admin.wait_for_log(actor["id"], stuck, "handled block:120")
+    admin.wait_for_log(actor["id"], neighbour, "handled sleep:120")
+    assert admin.delete(f"/actors/{actor['id']}/executions/{stuck}").status_code == 200
+    quit_ = admin.wait(actor["id"], stuck, timeout=60)
+    assert quit_["status"] == "COMPLETE" and quit_["final_state"]["ForceQuit"] is True
+    assert "its warm container was killed" in quit_["status_message"], quit_["status_message"]
+    other = admin.wait(actor["id"], neighbour, timeout=60)
+    assert other["status"] == "ERROR", other
+    assert f"killed to force-quit execution {stuck}" in other["status_message"]
