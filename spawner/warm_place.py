@@ -35,10 +35,16 @@ def warm_root(config, spawner_name: str) -> Path:
     return Path("/tmp") / f"actors-warm-{folder}"
 
 
+# What a kept container is made from: a PUT that changes one of these replaces it at the next
+# message. (Everything else reaches each execution with its message: environment, token,
+# configs, state.) Not last_update_time: an execution's outcome bumps it too.
+CONTAINER_FIELDS = ("image", "revision", "warm_form", "mem_limit", "max_cpus", "privileged",
+                    "use_container_uid")
+
+
 def fingerprint(actor: dict) -> str:
-    """The actor as its kept container was made for it: any PUT makes a new one."""
-    return f"{actor['image']}|{actor.get('revision')}|{actor.get('last_update_time')}|" \
-           f"{actor.get('warm_form') or 'exec'}"
+    """The actor as its kept container was made for it."""
+    return json.dumps([actor.get(name) for name in CONTAINER_FIELDS])
 
 
 class Place:

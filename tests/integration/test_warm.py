@@ -295,3 +295,19 @@ def test_a_handler_that_cannot_be_interrupted_costs_its_container_and_says_so(ad
     other = admin.wait(actor["id"], neighbour, timeout=60)
     assert other["status"] == "ERROR", other
     assert f"killed to force-quit execution {stuck}" in other["status_message"]
+
+
+def test_a_put_that_changes_the_container_replaces_it_at_the_next_message(admin, docker_warm):
+    fields = dict(image=WARM_ECHO, queue=docker_warm.queue, warm=True, warm_form="exec")
+    actor = _warm_actor(admin, docker_warm, "exec")
+    assert admin.wait(actor["id"], admin.send(actor["id"], "one"))["status"] == "COMPLETE"
+    before = docker_warm.kept(actor["id"])
+    admin.result(admin.put(f"/actors/{actor['id']}", json=dict(fields, description="same")))
+    assert admin.wait(actor["id"], admin.send(actor["id"], "two"))["status"] == "COMPLETE"
+    assert docker_warm.kept(actor["id"]) == before  # nothing the container is made from
+    admin.result(admin.put(f"/actors/{actor['id']}", json=dict(fields, mem_limit="1g")))
+    assert admin.wait(actor["id"], admin.send(actor["id"], "three"))["status"] == "COMPLETE"
+    after = docker_warm.kept(actor["id"])
+    assert len(after) == 1 and after != before
+    limit = docker_warm.docker.containers.get(after[0]).attrs["HostConfig"]["Memory"]
+    assert limit == 1 << 30
