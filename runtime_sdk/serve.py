@@ -17,8 +17,9 @@ to the container's own log).
 The channel (one stream connection per execution; ``spawner/warm_channel.py`` is the other
 end): the platform sends the message's variables as one frame ``b"v"`` + length + JSON; it may
 later send ``b"k"`` (force-quit: the handler's thread gets ``ForceQuit`` raised in it); this
-side sends ``b"o"`` frames of output and one ``b"x"`` frame, JSON
-``{"exit_code", "cpu_ns", "io_bytes"}``, at the end. Standard library only.
+side sends ``b"o"`` frames of output, a ``b"r"`` frame per result (``send_bytes_result`` and
+``send_python_result`` in the handler's thread send them here, not to a results socket) and
+one ``b"x"`` frame, JSON ``{"exit_code", "cpu_ns", "io_bytes"}``, at the end. Standard library only.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from .context import _message, get_context
 
 SOCKET_VARIABLE = "_abaco_warm_socket"
 HEADER = struct.Struct(">cI")  # kind, payload length
-VARIABLES, KILL, OUTPUT, EXIT = b"v", b"k", b"o", b"x"
+VARIABLES, KILL, OUTPUT, RESULT, EXIT = b"v", b"k", b"o", b"r", b"x"
 FLUSH_BYTES = 16 * 1024  # output is sent in chunks of about this size ...
 FLUSH_SECONDS = 0.2  # ... or when it is this old
 FORCE_QUIT_EXIT_CODE = 137  # as for a container killed with SIGKILL
@@ -127,6 +128,7 @@ class _Execution:
     def _handle(self, variables: dict) -> None:
         _message.environment = variables
         _message.execution = self
+        _message.results = self.send_result
         cpu, io = time.thread_time_ns(), _thread_io_bytes()
         try:
             try:
@@ -146,6 +148,7 @@ class _Execution:
                                io_bytes=max(_thread_io_bytes() - io, 0))
             _message.environment = None
             _message.execution = None
+            _message.results = None
 
     def _watch(self, handler_thread: threading.Thread) -> None:
         while True:
@@ -165,6 +168,11 @@ class _Execution:
             if due:
                 with contextlib.suppress(OSError):
                     self._flush()
+
+    def send_result(self, result: bytes) -> None:
+        """One result of this message (``send_bytes_result`` in the handler), in order."""
+        with self._lock:
+            self._send(RESULT, result)
 
     def _flush(self) -> None:
         with self._lock:

@@ -57,6 +57,12 @@ class WarmRun(ExecutionRun):
             return False
         return super()._ensure_image()
 
+    def _results_mounts(self) -> list:
+        """The handler form sends results over its channel: no socket of their own."""
+        if (self.actor.get("warm_form") or "exec") == "handler":
+            return []
+        return super()._results_mounts()
+
     def _launch(self, spec: RunSpec) -> Handle:
         self.place.enter()
         try:

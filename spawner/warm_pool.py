@@ -141,7 +141,8 @@ class WarmPool:
                 raise KeptGone(str(error))
             call = HandlerCall(connection, environment, labels,
                                server_gone=lambda: self._gone(record),
-                               kill_server=lambda: self._kill_for(run, record))
+                               kill_server=lambda: self._kill_for(run, record),
+                               on_result=run._store_result, on_rejected=run._reject_result)
             call.identity = self._identity(record, spec.image)
             return call.begin()
         from docker.errors import APIError, NotFound
