@@ -4,13 +4,15 @@ The message says what to do: "sleep:N" (N seconds, in short Python steps), "bloc
 seconds in one C call, where a force-quit cannot interrupt it), "fail" (raise),
 "exit:N", "die" (the whole process ends at once: a warm container dying), "result:TEXT"
 (sends TEXT as a result), "output:NAME" (writes NAME in the outputs folder); anything else
-is echoed. Each execution prints "handled <message> (#n in this process)".
+is echoed; a binary message's size and sha256 are. Each execution prints
+"handled <message> (#n in this process)".
 """
+import hashlib
 import os
 import sys
 import time
 
-from runtime_sdk import outputs_dir, send_bytes_result, serve
+from runtime_sdk import get_binary_message, outputs_dir, send_bytes_result, serve
 
 handled = 0  # kept between messages in the handler form: the process is kept
 
@@ -19,6 +21,9 @@ def handle(context):
     global handled
     handled += 1
     message = context.raw_message
+    if context.content_type == "application/octet-stream":
+        data = get_binary_message()
+        message = f"binary {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}"
     print(f"handled {message} (#{handled} in this process)")
     print(f"stderr of {message}", file=sys.stderr)
     verb, _, argument = message.partition(":")

@@ -8,6 +8,7 @@ spawner's label only (the Docker engine may be shared).
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
@@ -311,3 +312,17 @@ def test_a_put_that_changes_the_container_replaces_it_at_the_next_message(admin,
     assert len(after) == 1 and after != before
     limit = docker_warm.docker.containers.get(after[0]).attrs["HostConfig"]["Memory"]
     assert limit == 1 << 30
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_binary_message_reaches_a_warm_execution_whole(admin, runtime, form):
+    import hashlib
+
+    actor = _warm_actor(admin, runtime, form, max_workers=1, concurrency=2)
+    data = os.urandom(300_000)
+    response = admin.post(f"/actors/{actor['id']}/messages", data=data,
+                          headers={"Content-Type": "application/octet-stream"})
+    eid = admin.result(response)["execution_id"]
+    assert admin.wait(actor["id"], eid)["exit_code"] == 0
+    expected = f"handled binary {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}"
+    assert expected in admin.logs(actor["id"], eid)
