@@ -140,6 +140,8 @@ def test_force_quit_interrupts_one_handler_and_not_its_neighbour(handler):
     code, logs = _ended(short)
     assert code == 0 and "slept 1" in logs
     assert handler.server.poll() is None  # the kept process goes on
+    # its threads are reused: no force-quit reaches a later message
+    assert [_ended(_call(handler, "sleep:0.2", f"n{i}"))[0] for i in range(6)] == [0] * 6
 
 
 def test_a_handler_process_that_dies_ends_its_calls(handler):
