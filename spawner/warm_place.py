@@ -59,10 +59,8 @@ class Place:
     def make(self) -> None:
         """The container's user (any uid) writes its socket here: writable by all, but
         sticky (no one replaces another user's socket) below a root no one else can list."""
-        if not self.dir.parent.exists():
-            self.dir.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.dir.parent, 0o711)
-        self.dir.mkdir(exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)  # (the runner may have made it first)
+        os.chmod(self.dir.parent, 0o711)
         os.chmod(self.dir, 0o1777)
 
     # -- locks --------------------------------------------------------------

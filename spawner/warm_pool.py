@@ -283,7 +283,8 @@ class WarmPool:
                 log.exception("warm reaper")
 
     def remove_all(self) -> int:
-        """Remove every kept container of this spawner (it is stopping, nothing runs)."""
+        """Remove every kept container of this spawner, and their places (it is stopping,
+        nothing runs); the number of containers removed."""
         removed = 0
         for folder in sorted(self.root.glob("*.*")):
             actor_id, _, number = folder.name.rpartition(".")
@@ -292,8 +293,10 @@ class WarmPool:
             if record is not None:
                 with contextlib.suppress(Exception):
                     self._remove(record)
-                place.forget()
                 removed += 1
+            shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.root.rmdir()
         return removed
 
     def reap(self) -> list:
