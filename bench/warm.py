@@ -13,7 +13,8 @@ Against the floor, measured in the same run:
 
 * ``raw-exec``  the same command run by ``docker exec`` (the docker SDK's exec create, start
   and inspect: the API calls the CLI makes, without the CLI's own start-up) into an already
-  running container of the same image;
+  running container of the same image, with the limits a kept container has (1 CPU, 2 GB:
+  the platform's defaults, shared by the executions in it);
 * ``raw-exec-cli`` the ``docker`` CLI doing the same (for reference);
 * ``raw-socket`` one request and its answer over a Unix socket to a process in an already
   running container (a new connection per request, as the handler channel makes);
@@ -70,11 +71,17 @@ while True:
 
 
 # -- the floor ------------------------------------------------------------------------------
+# A kept container gets the platform's default limits (ACTORS_DEFAULT_MAX_CPUS=1,
+# ACTORS_DEFAULT_MEM_LIMIT=2g), shared by the executions in it: the floor gets the same.
+LIMITS = {"nano_cpus": 1_000_000_000, "mem_limit": "2g"}
+
+
 class RawExec:
     def __init__(self, client):
         self.client = client
         self.container = client.containers.run(IMAGE, ["infinity"], entrypoint=["sleep"],
-                                               detach=True, labels={"actors.bench": "warm"})
+                                               detach=True, labels={"actors.bench": "warm"},
+                                               **LIMITS)
 
     def call(self) -> None:
         api = self.client.api
@@ -100,7 +107,7 @@ class RawSocket:
         self.path = str(folder / "raw.sock")
         self.container = client.containers.run(
             IMAGE, ["python3", "-c", SOCKET_SERVER], detach=True,
-            labels={"actors.bench": "warm"},
+            labels={"actors.bench": "warm"}, **LIMITS,
             volumes={str(folder): {"bind": "/bench", "mode": "rw"}})
         deadline = time.monotonic() + 30
         while not os.path.exists(self.path):
@@ -132,7 +139,7 @@ class Channel:
         os.chmod(folder, 0o777)
         self.path = str(folder / "handler.sock")
         self.container = client.containers.run(
-            IMAGE, detach=True, labels={"actors.bench": "warm"},
+            IMAGE, detach=True, labels={"actors.bench": "warm"}, **LIMITS,
             environment={"_abaco_warm_socket": "/bench/handler.sock"},
             volumes={str(folder): {"bind": "/bench", "mode": "rw"}})
         deadline = time.monotonic() + 30
@@ -254,6 +261,7 @@ def main() -> None:
     parser.add_argument("--cold-requests", type=int, default=12)
     parser.add_argument("--process", action="store_true", help="also the process runtime")
     parser.add_argument("--no-cold", action="store_true")
+    parser.add_argument("--only", default="", help="comma-separated variants to run")
     args = parser.parse_args()
     client = docker.from_env()
     with tempfile.TemporaryDirectory(prefix="bw-", dir="/tmp") as folder:
@@ -287,6 +295,9 @@ def main() -> None:
             calls = {name: (lambda a=actor_id: api.message(a)) for name, actor_id in actors.items()}
             calls.update({"raw-exec": raw_exec.call, "raw-exec-cli": raw_exec.call_cli,
                           "raw-socket": raw_socket.call, "handler-channel": channel.call})
+            if args.only:
+                calls = {name: call for name, call in calls.items()
+                         if name in args.only.split(",")}
             for call in calls.values():  # start every kept container; the first costs more
                 batch(call, 8, 8)
             run(calls, args)

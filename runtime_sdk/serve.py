@@ -17,8 +17,9 @@ to the container's own log).
 The channel (one stream connection per execution; ``spawner/warm_channel.py`` is the other
 end): the platform sends the message's variables as one frame ``b"v"`` + length + JSON; it may
 later send ``b"k"`` (force-quit: the handler's thread gets ``ForceQuit`` raised in it); this
-side sends ``b"o"`` frames of output and one ``b"x"`` frame, JSON
-``{"exit_code", "cpu_ns", "io_bytes"}``, at the end. Standard library only.
+side sends ``b"o"`` frames of output, a ``b"r"`` frame per result (``send_bytes_result`` and
+``send_python_result`` in the handler's thread send them here, not to a results socket) and
+one ``b"x"`` frame, JSON ``{"exit_code", "cpu_ns", "io_bytes"}``, at the end. Standard library only.
 """
 from __future__ import annotations
 
@@ -26,22 +27,24 @@ import contextlib
 import ctypes
 import json
 import os
-import select
+import selectors
 import socket
 import struct
 import sys
 import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 from .context import _message, get_context
 
 SOCKET_VARIABLE = "_abaco_warm_socket"
 HEADER = struct.Struct(">cI")  # kind, payload length
-VARIABLES, KILL, OUTPUT, EXIT = b"v", b"k", b"o", b"x"
+VARIABLES, KILL, OUTPUT, RESULT, EXIT = b"v", b"k", b"o", b"r", b"x"
 FLUSH_BYTES = 16 * 1024  # output is sent in chunks of about this size ...
 FLUSH_SECONDS = 0.2  # ... or when it is this old
 FORCE_QUIT_EXIT_CODE = 137  # as for a container killed with SIGKILL
+POOL_THREADS = 256  # handlers running at once in one process, at most
 
 
 class ForceQuit(BaseException):
@@ -62,10 +65,12 @@ def serve(handler) -> None:
     os.chmod(path + ".new", 0o777)  # the spawner may be another user
     listener.listen(128)
     os.replace(path + ".new", path)
-    while True:
-        connection, _ = listener.accept()
-        threading.Thread(target=_Execution(connection, handler).run, daemon=True,
-                         name="warm-execution").start()
+    watcher = _Watcher()
+    # Threads are reused: a message starts none (a new thread costs more than the channel).
+    with ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="warm") as pool:
+        while True:
+            connection, _ = listener.accept()
+            pool.submit(_Execution(connection, handler, watcher).run)
 
 
 def _run_once(handler) -> int:
@@ -80,18 +85,19 @@ def _run_once(handler) -> int:
 
 
 class _Execution:
-    """One message on one connection: the handler runs in this thread while a watcher
-    thread sends output as it ages and turns a force-quit (or the platform hanging up)
-    into ``ForceQuit`` raised in the handler."""
+    """One message on one connection, its handler run in a thread of the pool; the
+    process's one :class:`_Watcher` sends its output as it ages and turns a force-quit (or
+    the platform hanging up) into ``ForceQuit`` raised in the handler."""
 
-    def __init__(self, connection: socket.socket, handler):
+    def __init__(self, connection: socket.socket, handler, watcher: "_Watcher"):
         self.connection = connection
         self.handler = handler
-        self._lock = threading.Lock()
+        self.watcher = watcher
+        self._lock = threading.Lock()  # output, frames, and the handler's state
         self._output = bytearray()
         self._since = 0.0
-        self._done = False
-        self._wake_read, self._wake_write = os.pipe()
+        self._thread_id = None  # while the handler runs
+        self._quit_raised = False
         self.result = {"exit_code": 0, "cpu_ns": 0, "io_bytes": 0}
 
     def run(self) -> None:
@@ -99,21 +105,13 @@ class _Execution:
             kind, payload = _read_frame(self.connection)
             if kind != VARIABLES:
                 return
-            watcher = threading.Thread(target=self._watch, args=(threading.current_thread(),),
-                                       daemon=True, name="warm-watcher")
-            watcher.start()
             self._handle(json.loads(payload))
-            self._done = True
-            os.write(self._wake_write, b"x")  # the watcher ends at once
-            watcher.join()
             self._flush()
             self._send(EXIT, json.dumps(self.result).encode())
         except OSError:
             pass  # the platform went away; nothing to tell
         finally:
             self.connection.close()
-            os.close(self._wake_read)
-            os.close(self._wake_write)
 
     def write(self, data: bytes) -> None:
         with self._lock:
@@ -124,10 +122,19 @@ class _Execution:
         if full:
             self._flush()
 
+    def send_result(self, result: bytes) -> None:
+        """One result of this message (``send_bytes_result`` in the handler), in order."""
+        with self._lock:
+            self._send(RESULT, result)
+
     def _handle(self, variables: dict) -> None:
         _message.environment = variables
         _message.execution = self
+        _message.results = self.send_result
         cpu, io = time.thread_time_ns(), _thread_io_bytes()
+        with self._lock:
+            self._thread_id = threading.get_ident()
+        self.watcher.add(self)
         try:
             try:
                 self.handler(get_context())
@@ -142,29 +149,35 @@ class _Execution:
         except ForceQuit:  # arrived just as the handler ended: it had ended
             pass
         finally:
+            self._ended()
             self.result.update(cpu_ns=time.thread_time_ns() - cpu,
                                io_bytes=max(_thread_io_bytes() - io, 0))
             _message.environment = None
             _message.execution = None
+            _message.results = None
 
-    def _watch(self, handler_thread: threading.Thread) -> None:
-        while True:
-            readable, _, _ = select.select([self.connection, self._wake_read], [], [],
-                                           FLUSH_SECONDS)
-            if self._done:
-                return
-            if self.connection in readable:
-                data = self.connection.recv(1)
-                if self._done:
-                    return
-                if data == KILL or not data:
-                    _raise_in(handler_thread, ForceQuit)
-                    return
-            with self._lock:
-                due = self._output and time.monotonic() - self._since >= FLUSH_SECONDS
-            if due:
-                with contextlib.suppress(OSError):
-                    self._flush()
+    def _ended(self) -> None:
+        """No ForceQuit may reach this pool thread once the handler is done: one raised but
+        not yet delivered is taken back."""
+        self.watcher.remove(self)
+        with self._lock:
+            thread_id, self._thread_id = self._thread_id, None
+            if self._quit_raised:
+                _raise_in(thread_id, None)
+
+    def interrupt(self) -> None:
+        """The platform asked for a force-quit (or hung up): the handler, if it still runs."""
+        with self._lock:
+            if self._thread_id is not None and not self._quit_raised:
+                self._quit_raised = True
+                _raise_in(self._thread_id, ForceQuit)
+
+    def flush_if_due(self) -> None:
+        with self._lock:
+            due = self._output and time.monotonic() - self._since >= FLUSH_SECONDS
+        if due:
+            with contextlib.suppress(OSError):
+                self._flush()
 
     def _flush(self) -> None:
         with self._lock:
@@ -174,6 +187,50 @@ class _Execution:
 
     def _send(self, kind: bytes, payload: bytes) -> None:
         self.connection.sendall(HEADER.pack(kind, len(payload)) + payload)
+
+
+class _Watcher:
+    """One thread for every running handler of the process: it reads a force-quit request
+    (or a hang-up) from each connection and sends output older than FLUSH_SECONDS."""
+
+    def __init__(self):
+        self._selector = selectors.DefaultSelector()
+        self._running: set = set()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._run, daemon=True, name="warm-watcher").start()
+
+    def add(self, execution: _Execution) -> None:
+        with self._lock:
+            self._running.add(execution)
+            self._selector.register(execution.connection, selectors.EVENT_READ, execution)
+
+    def remove(self, execution: _Execution) -> None:
+        with self._lock:
+            if execution in self._running:
+                self._running.discard(execution)
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    self._selector.unregister(execution.connection)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                empty = not self._running
+            if empty:  # an epoll with nothing registered would wait out its timeout anyway
+                time.sleep(FLUSH_SECONDS / 2)
+                continue
+            for key, _ in self._selector.select(FLUSH_SECONDS / 2):
+                execution = key.data
+                try:
+                    request = execution.connection.recv(1)
+                except OSError:
+                    request = b""
+                if request in (KILL, b""):
+                    self.remove(execution)  # read once: a hang-up stays readable
+                    execution.interrupt()
+            with self._lock:
+                running = list(self._running)
+            for execution in running:
+                execution.flush_if_due()
 
 
 class _Dispatch:
@@ -203,11 +260,12 @@ def _capture_output() -> None:
         sys.stdout, sys.stderr = _Dispatch(sys.stdout), _Dispatch(sys.stderr)
 
 
-def _raise_in(thread: threading.Thread, exception: type) -> None:
-    """Raise ``exception`` in ``thread`` at its next Python instruction (a thread blocked in
-    C code notices only when it returns to Python)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
-                                               ctypes.py_object(exception))
+def _raise_in(thread_id: int, exception) -> None:
+    """Raise ``exception`` in the thread ``thread_id`` at its next Python instruction (a
+    thread blocked in C code notices only when it returns to Python); None takes back one
+    not yet raised."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exception) if exception else None)
 
 
 def _read_frame(connection: socket.socket) -> tuple:

@@ -474,10 +474,8 @@ class ExecutionRun:
         admitted = self._admitted
         body = (admitted.body if admitted is not None
                 else self.store.executions.message_body(self.execution_id))
-        self._results = ResultsSocket(self._results_path(), self._store_result,
-                                      self._reject_result).start()
-        mounts = [Mount(self._results.path, RESULTS_TARGET, read_only=False),
-                  outputs.prepare(self.workdir), *runs.inputs(self, execution)]
+        mounts = [*self._results_mounts(), outputs.prepare(self.workdir),
+                  *runs.inputs(self, execution)]
         if execution["content_type"] == str(ContentType.BINARY):
             fifo = self.workdir / "binary_data"
             self._pipe = BinaryPipe(str(fifo), body)
@@ -618,6 +616,13 @@ class ExecutionRun:
         self.logs.add((
             f"[actors] a result of {size} bytes was rejected: results are limited to "
             f"{MAX_RESULT_BYTES} bytes each\n").encode())
+
+    def _results_mounts(self) -> list:
+        """The results socket, where the SDK sends results (warm.py's handler form carries
+        them over its own channel instead)."""
+        self._results = ResultsSocket(self._results_path(), self._store_result,
+                                      self._reject_result).start()
+        return [Mount(self._results.path, RESULTS_TARGET, read_only=False)]
 
     def _results_path(self) -> str:
         """The results socket's path: in the execution's folder, unless that path is longer

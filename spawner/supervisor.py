@@ -158,7 +158,7 @@ class Supervisor:
         if follower is not None:  # jobs stay in the cluster unless force-quit (kill mode)
             follower.stop(wait_for_jobs=self.stop_mode == "kill" and self._stopping == 1)
         if not self.store.executions.running_on(self.name):
-            from .warm import pool_of
+            from .warm_pool import pool_of
 
             removed = pool_of(context).remove_all()  # no one else can use them
             if removed:

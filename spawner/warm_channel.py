@@ -4,7 +4,8 @@ container.
 
 Frames are one kind byte, a 4-byte big-endian length and the payload: we send ``v`` (the
 message's variables, JSON) and maybe later ``k`` alone (force-quit); the handler sends
-``o`` (output) and one ``x`` (JSON ``{"exit_code", "cpu_ns", "io_bytes"}``). The SDK keeps
+``o`` (output), ``r`` (one result, as ``send_bytes_result`` gave it) and one ``x`` (JSON
+``{"exit_code", "cpu_ns", "io_bytes"}``). The SDK keeps
 its own copy of these constants (it imports nothing of the platform);
 tests/unit/test_warm.py checks that the two ends agree by running them together.
 """
@@ -16,11 +17,12 @@ import struct
 import threading
 from typing import Callable, Iterator, Optional
 
+from .results import MAX_RESULT_BYTES
 from .runtimes.base import Usage
 from .runtimes.streamed import StreamedExecution
 
 HEADER = struct.Struct(">cI")
-VARIABLES, KILL, OUTPUT, EXIT = b"v", b"k", b"o", b"x"
+VARIABLES, KILL, OUTPUT, RESULT, EXIT = b"v", b"k", b"o", b"r", b"x"
 CONNECT_TIMEOUT = 10.0  # seconds; a handler that does not even accept is not serving
 KILL_GRACE = 10.0  # seconds a handler gets to stop after a force-quit before its container goes
 
@@ -43,11 +45,15 @@ class HandlerCall(StreamedExecution):
 
     def __init__(self, connection: socket.socket, environment: dict, labels: dict,
                  server_gone: Callable[[], Optional[str]],
-                 kill_server: Callable[[], None]):
+                 kill_server: Callable[[], None],
+                 on_result: Callable[[bytes], None] = lambda result: None,
+                 on_rejected: Callable[[int], None] = lambda size: None):
         super().__init__(labels)
         self.environment = environment
         self._server_gone = server_gone
         self._kill_server = kill_server
+        self._on_result = on_result
+        self._on_rejected = on_rejected
         self._connection = connection
         self._usage: Optional[Usage] = None
         self._send_lock = threading.Lock()
@@ -68,6 +74,10 @@ class HandlerCall(StreamedExecution):
                 body = reader.read(size)
                 if kind == OUTPUT:
                     yield body
+                elif kind == RESULT and len(body) > MAX_RESULT_BYTES:
+                    self._on_rejected(len(body))  # as the results socket drops one
+                elif kind == RESULT:
+                    self._on_result(body)  # stored before the end frame is read
                 elif kind == EXIT:
                     end = json.loads(body)
                     self._usage = Usage(cpu_ns=int(end.get("cpu_ns") or 0),

@@ -8,6 +8,7 @@ spawner's label only (the Docker engine may be shared).
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
@@ -81,7 +82,7 @@ class Runtime:
     def root(self):
         from types import SimpleNamespace
 
-        from spawner.warm import warm_root
+        from spawner.warm_place import warm_root
 
         return warm_root(SimpleNamespace(spawner_workdir=str(self.platform_dir / "spawner")),
                          self.process.name)
@@ -280,3 +281,48 @@ def test_an_execution_whose_warm_container_died_is_retried_where_the_actor_asks(
     again = admin.wait(actor["id"], retry, timeout=60)
     assert again["status"] == "ERROR" and again["retry_of"] == first  # it dies again
     assert again["retry_number"] == 1 and "warm container" in again["status_message"]
+
+
+def test_a_handler_that_cannot_be_interrupted_costs_its_container_and_says_so(admin, runtime):
+    actor = _warm_actor(admin, runtime, "handler", max_workers=1, concurrency=2)
+    stuck = admin.send(actor["id"], "block:120")  # one C call: ForceQuit waits for it
+    neighbour = admin.send(actor["id"], "sleep:120")
+    admin.wait_for_log(actor["id"], stuck, "handled block:120")
+    admin.wait_for_log(actor["id"], neighbour, "handled sleep:120")
+    assert admin.delete(f"/actors/{actor['id']}/executions/{stuck}").status_code == 200
+    quit_ = admin.wait(actor["id"], stuck, timeout=60)
+    assert quit_["status"] == "COMPLETE" and quit_["final_state"]["ForceQuit"] is True
+    assert "its warm container was killed" in quit_["status_message"], quit_["status_message"]
+    other = admin.wait(actor["id"], neighbour, timeout=60)
+    assert other["status"] == "ERROR", other
+    assert f"killed to force-quit execution {stuck}" in other["status_message"]
+
+
+def test_a_put_that_changes_the_container_replaces_it_at_the_next_message(admin, docker_warm):
+    fields = dict(image=WARM_ECHO, queue=docker_warm.queue, warm=True, warm_form="exec")
+    actor = _warm_actor(admin, docker_warm, "exec")
+    assert admin.wait(actor["id"], admin.send(actor["id"], "one"))["status"] == "COMPLETE"
+    before = docker_warm.kept(actor["id"])
+    admin.result(admin.put(f"/actors/{actor['id']}", json=dict(fields, description="same")))
+    assert admin.wait(actor["id"], admin.send(actor["id"], "two"))["status"] == "COMPLETE"
+    assert docker_warm.kept(actor["id"]) == before  # nothing the container is made from
+    admin.result(admin.put(f"/actors/{actor['id']}", json=dict(fields, mem_limit="1g")))
+    assert admin.wait(actor["id"], admin.send(actor["id"], "three"))["status"] == "COMPLETE"
+    after = docker_warm.kept(actor["id"])
+    assert len(after) == 1 and after != before
+    limit = docker_warm.docker.containers.get(after[0]).attrs["HostConfig"]["Memory"]
+    assert limit == 1 << 30
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_binary_message_reaches_a_warm_execution_whole(admin, runtime, form):
+    import hashlib
+
+    actor = _warm_actor(admin, runtime, form, max_workers=1, concurrency=2)
+    data = os.urandom(300_000)
+    response = admin.post(f"/actors/{actor['id']}/messages", data=data,
+                          headers={"Content-Type": "application/octet-stream"})
+    eid = admin.result(response)["execution_id"]
+    assert admin.wait(actor["id"], eid)["exit_code"] == 0
+    expected = f"handled binary {len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()}"
+    assert expected in admin.logs(actor["id"], eid)

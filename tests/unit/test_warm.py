@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from actors_core import scheduling
-from spawner.warm import Place, warm_root
+from spawner.warm_place import Place, warm_root
 from spawner.warm_channel import HandlerCall, connect
 
 from .conftest import bearer
@@ -92,12 +92,13 @@ def handler(tmp_path):
     server.wait()
 
 
-def _call(handler, message: str, execution_id: str, **variables) -> HandlerCall:
+def _call(handler, message: str, execution_id: str, results=None, **variables) -> HandlerCall:
     """Started and read as the runner does: a log pump iterating its output at once."""
     call = HandlerCall(connect(handler.path), dict(MSG=message, _abaco_execution_id=execution_id,
                                                    **variables),
                        {"actors.execution": execution_id}, server_gone=lambda: None,
-                       kill_server=handler.server.kill).begin()
+                       kill_server=handler.server.kill,
+                       on_result=(results if results is not None else []).append).begin()
     call.output = []
     call.pump = threading.Thread(target=lambda: call.output.extend(call.stream_logs()))
     call.pump.start()
@@ -120,16 +121,12 @@ def test_each_message_has_its_own_output_and_exit_code(handler):
     assert _ended(_call(handler, "exit:4", "e4"))[0] == 4
 
 
-def test_results_and_outputs_go_where_that_message_says(handler):
-    from spawner.results import ResultsSocket
-
+def test_results_come_over_the_channel_and_outputs_go_where_that_message_says(handler):
     got = []
-    results = ResultsSocket(str(handler.tmp / "r.sock"), got.append, lambda size: None).start()
     outputs = handler.tmp / "out"
     outputs.mkdir()
-    code, _ = _ended(_call(handler, "result:42", "r1", _abaco_results_path=results.path))
+    code, _ = _ended(_call(handler, "result:42", "r1", results=got))
     code2, _ = _ended(_call(handler, "output:f.txt", "o1", _abaco_outputs_path=str(outputs)))
-    results.stop()
     assert (code, code2, got) == (0, 0, [b"42"])
     assert (outputs / "f.txt").read_text() == "written by o1\n"
 
@@ -143,6 +140,8 @@ def test_force_quit_interrupts_one_handler_and_not_its_neighbour(handler):
     code, logs = _ended(short)
     assert code == 0 and "slept 1" in logs
     assert handler.server.poll() is None  # the kept process goes on
+    # its threads are reused: no force-quit reaches a later message
+    assert [_ended(_call(handler, "sleep:0.2", f"n{i}"))[0] for i in range(6)] == [0] * 6
 
 
 def test_a_handler_process_that_dies_ends_its_calls(handler):
