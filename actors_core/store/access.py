@@ -23,7 +23,8 @@ from .permissions import WORLD, strongest
 
 # The actor's fields the front door needs: who may reach it, where its messages go and how
 # many may run at once (the wake-up's capacity).
-ACTOR_FIELDS = ("tenant", "owner", "queue", "gpus", "log_ex", "stateless", "max_workers")
+ACTOR_FIELDS = ("tenant", "owner", "queue", "gpus", "log_ex", "stateless", "max_workers", "warm",
+                "concurrency")
 
 
 class Guard(NamedTuple):

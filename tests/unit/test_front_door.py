@@ -198,6 +198,14 @@ def test_wake_ups_stop_at_the_free_workers(http, alice, config, store):
     assert wakes.count(stateful["id"]) == 1 and wakes.count(stateless["id"]) == 2
 
 
+def test_a_warm_actors_wake_ups_count_every_place_in_its_containers(http, config, store):
+    pat = bearer(config, "pat", roles=("privileged",))
+    warm = _actor(http, pat, max_workers=2, warm=True, concurrency=3)
+    for _ in range(8):
+        assert _post(http, warm["id"], pat).status_code == 200
+    assert store.work.listed_wakes("default").count(warm["id"]) == 6  # 2 containers x 3
+
+
 def test_an_alias_and_a_shared_actor_take_the_same_one_round_trip(http, alice, config, store,
                                                                    monkeypatch):
     actor = _actor(http, alice)
