@@ -187,7 +187,8 @@ OPERATIONS = {
     "messages.count_messages": Operation(records.MessageCount),
     "messages.purge_messages": Operation(records.MessagesPurged),
     # executions
-    "executions.list_executions": Operation(records.ExecutionList, query=(
+    "executions.list_executions": Operation(records.ExecutionList, errors=(400, 401, 403, 404),
+                                            query=(
         _query("limit", {"type": "integer", "minimum": 0, "maximum": EXECUTIONS_MAX_LIMIT,
                          "default": EXECUTIONS_DEFAULT_LIMIT},
                "How many executions a page holds."),

@@ -5,6 +5,7 @@ import json
 import schemathesis
 
 from actors_api.routes import ROUTED_WORDS
+from actors_api.schemas.paging import encode_cursor
 
 NOT_AN_ID = set(ROUTED_WORDS) | {".", ".."}
 
@@ -22,13 +23,16 @@ FORM = "application/x-www-form-urlencoded"
 
 @schemathesis.hook
 def map_case(context, case):
-    """Give a form's JSON-text fields JSON text. The document says so with OpenAPI 3.1's
-    ``contentMediaType``/``contentSchema`` (a form carries ``default_environment`` as JSON
-    text), which schemathesis does not generate from; a positive case gets the generated
-    text wrapped into that shape, so the case stays valid by the document."""
+    """Keep a positive case valid by what the document says in words or in keywords
+    schemathesis does not generate from: a listing's cursor is one the server gave, and a
+    form's JSON-text fields hold JSON text (OpenAPI 3.1's ``contentMediaType`` and
+    ``contentSchema``: a form carries ``default_environment`` as JSON text), so the generated
+    text is wrapped into that shape."""
     meta = case.meta
-    if (case.media_type != FORM or not isinstance(case.body, dict) or meta is None
-            or not meta.generation.mode.is_positive):
+    if meta is None or not meta.generation.mode.is_positive:
+        return case
+    _with_a_real_cursor(case)
+    if case.media_type != FORM or not isinstance(case.body, dict):
         return case
     for name, prop in _form_properties(case).items():
         if prop.get("contentMediaType") == "application/json" and name in case.body:
@@ -37,6 +41,16 @@ def map_case(context, case):
                 text = str(case.body[name])
                 case.body[name] = json.dumps({"V": text} if shape is dict else [text])
     return case
+
+
+def _with_a_real_cursor(case) -> None:
+    """A listing's ``cursor`` is opaque: the document says to pass a page's
+    ``_metadata.next_cursor``, and never with ``offset``. A positive case gets a cursor the
+    server could have given (from the generated text), and no offset beside it."""
+    query = case.query
+    if isinstance(query, dict) and "cursor" in query:
+        query["cursor"] = encode_cursor(sum(str(query["cursor"]).encode()) % 1000)
+        query.pop("offset", None)
 
 
 def _form_properties(case) -> dict:
