@@ -50,8 +50,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from actors_core.tokens import mint  # noqa: E402
-from tests.integration.platform import (RedisServer, SpawnerProcess, free_port,  # noqa: E402
-                                        platform_environment)
+from tests.integration.platform import (RedisServer, SpawnerProcess, config_from,  # noqa: E402
+                                        free_port, platform_environment)
 
 IMAGE = "actors/warm-echo:latest"
 COMMAND = ["python3", "/opt/actors/actor.py"]
@@ -270,7 +270,7 @@ def main() -> None:
         environment = platform_environment(redis.url, folder, ACTORS_SYNC_TIMEOUT=120,
                                            ACTORS_LOG_EX=600)
         api = Api(environment, folder / "api.log")
-        api.token = mint(Config_of(environment), "bench", roles=("admin",))
+        api.token = mint(config_from(environment), "bench", roles=("admin",))
         spawners = [SpawnerProcess(environment, name=f"bench-{uuid.uuid4().hex[:4]}",
                                    slots=9, log_path=folder / "spawner.log")]
         if args.process:
@@ -313,18 +313,6 @@ def main() -> None:
                     container.remove(force=True)
             api.stop()
             redis.stop()
-
-
-def Config_of(environment: dict):
-    from actors_core.config import Config
-
-    saved = dict(os.environ)
-    os.environ.update(environment)
-    try:
-        return Config.from_env()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def run(calls: dict, args) -> None:

@@ -51,20 +51,26 @@ class RedisServer:
         self.process.wait(10)
 
 
+def config_from(environment: dict):
+    """The Config a process started with ``environment`` reads (this one's is left as it was)."""
+    from actors_core.config import Config
+
+    saved = dict(os.environ)
+    os.environ.update(environment)
+    try:
+        return Config.from_env()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 class ApiServer:
     """create_app() behind werkzeug's threaded HTTP server, in this process."""
 
     def __init__(self, environment: dict):
         from actors_api import create_app
-        from actors_core.config import Config
 
-        saved = dict(os.environ)
-        os.environ.update(environment)
-        try:
-            self.config = Config.from_env()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        self.config = config_from(environment)
         self.app = create_app(self.config)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"

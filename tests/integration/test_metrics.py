@@ -22,7 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from actors_core.tokens import mint
 
 from .conftest import ECHO, SLEEP
-from .platform import REPO, ApiClient, ApiServer, SpawnerProcess, free_port, platform_environment
+from .platform import (REPO, ApiClient, ApiServer, SpawnerProcess, config_from, free_port,
+                       platform_environment)
 
 QUEUE = f"metrics{uuid.uuid4().hex[:6]}"
 GPU_INVENTORY = '[{"index": 0, "uuid": "GPU-simulated-0", "name": "Simulated", "memory_total": 1024}]'
@@ -197,7 +198,7 @@ def test_gunicorn_workers_add_up_in_multiprocess_mode(platform, tmp_path):
             except requests.ConnectionError:
                 assert time.monotonic() < deadline and server.poll() is None, "gunicorn never answered"
                 time.sleep(0.2)
-        client = ApiClient(url, mint(_config(environment), "gunicorn-user", roles=("admin",)))
+        client = ApiClient(url, mint(config_from(environment), "gunicorn-user", roles=("admin",)))
         actor = client.create_actor(ECHO, queue="gunicorn-nowhere")
 
         def send(number):  # a new connection each, several at once: both workers take some
@@ -215,15 +216,3 @@ def test_gunicorn_workers_add_up_in_multiprocess_mode(platform, tmp_path):
     finally:
         server.terminate()
         server.wait(30)
-
-
-def _config(environment: dict):
-    from actors_core.config import Config
-
-    saved = dict(os.environ)
-    os.environ.update(environment)
-    try:
-        return Config.from_env()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
