@@ -395,55 +395,51 @@ tell()
 return 1
 """
 
-_CLAIM = """
--- KEYS: inflight, cells; ARGV: lowest score, highest score, new score, limit, fresh ids json
--- A QUEUED cell without an execution gets the next fresh id: its execution's, from now on.
--- returns key, score, cell json (or '') for each claimed cell
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES', 'LIMIT', 0,
-                       tonumber(ARGV[4]))
-local ids, used = cjson.decode(ARGV[5]), 0
-local out = {}
-for i = 1, #due, 2 do
-  redis.call('ZADD', KEYS[1], ARGV[3], due[i])
-  local raw = redis.call('HGET', KEYS[2], due[i])
+# claim(...): the cell under ``key`` is taken until ``score``; a QUEUED one without an
+# execution gets the next fresh id (its execution's, from now on). Appends key, the score
+# it was listed with and the cell's json (or '') to ``out``; returns how many ids are used.
+_CLAIM_CELL_LUA = """
+local function claim(inflight, cells, key, score, listed, ids, used, out)
+  redis.call('ZADD', inflight, score, key)
+  local raw = redis.call('HGET', cells, key)
   if raw then
     local c = cjson.decode(raw)
     if c.status == 'QUEUED' and not c.execution_id and used < #ids then
       used = used + 1
       c.execution_id = ids[used]
       raw = cjson.encode(c)
-      redis.call('HSET', KEYS[2], due[i], raw)
+      redis.call('HSET', cells, key, raw)
     end
   end
-  table.insert(out, due[i])
-  table.insert(out, due[i + 1])
+  table.insert(out, key)
+  table.insert(out, listed)
   table.insert(out, raw or '')
+  return used
+end
+"""
+
+_CLAIM = _CLAIM_CELL_LUA + """
+-- KEYS: inflight, cells; ARGV: lowest score, highest score, new score, limit, fresh ids json
+-- returns key, score, cell json (or '') for each claimed cell
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES', 'LIMIT', 0,
+                       tonumber(ARGV[4]))
+local ids, used = cjson.decode(ARGV[5]), 0
+local out = {}
+for i = 1, #due, 2 do
+  used = claim(KEYS[1], KEYS[2], due[i], ARGV[3], due[i + 1], ids, used, out)
 end
 return out
 """
 
 
-_CLAIM_KEYS = """
+_CLAIM_KEYS = _CLAIM_CELL_LUA + """
 -- KEYS: inflight, cells; ARGV: new score, fresh ids json, then cell keys
 -- As _CLAIM, for the given cells only, those no submitter took yet (score 0).
 local ids, used = cjson.decode(ARGV[2]), 0
 local out = {}
 for i = 3, #ARGV do
   if redis.call('ZSCORE', KEYS[1], ARGV[i]) == '0' then
-    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
-    local raw = redis.call('HGET', KEYS[2], ARGV[i])
-    if raw then
-      local c = cjson.decode(raw)
-      if c.status == 'QUEUED' and not c.execution_id and used < #ids then
-        used = used + 1
-        c.execution_id = ids[used]
-        raw = cjson.encode(c)
-        redis.call('HSET', KEYS[2], ARGV[i], raw)
-      end
-    end
-    table.insert(out, ARGV[i])
-    table.insert(out, '0')
-    table.insert(out, raw or '')
+    used = claim(KEYS[1], KEYS[2], ARGV[i], ARGV[1], '0', ids, used, out)
   end
 end
 return out
