@@ -15,22 +15,14 @@ import time
 
 import pytest
 
+from tests.integration.platform import wait_until
+
 from .conftest import ECHO, SLEEP
 from .harness import Tally, docker_starts, survivors
 
 pytestmark = pytest.mark.chaos
 
 STEP = {"SLEEP_SECONDS": "0.25"}  # sleep-loop: MSG iterations of 0.25 s
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _finished(chaos, actor_id: str) -> int:
@@ -68,8 +60,8 @@ def test_kill9_of_a_spawner_under_50_executions_then_restarted(chaos):
     since = time.time()
     for _ in range(50):
         tally.send(chaos.client, actor, "2")
-    _wait_for(lambda: _finished(chaos, actor) >= 8 and _running_containers(chaos, name) >= 2,
-              90, "executions running mid-load")
+    wait_until(lambda: _finished(chaos, actor) >= 8 and _running_containers(chaos, name) >= 2,
+               90, "executions running mid-load")
     slots = first.kill9()  # the whole process group, as `kill -9 -PGID`
     orphans = survivors(slots, timeout=5)
     running_at_kill = _running_containers(chaos, name)
@@ -99,7 +91,7 @@ def test_kill9_of_one_of_two_spawners_never_restarted(chaos):
     since = time.time()
     for _ in range(50):
         tally.send(chaos.client, actor, "2")
-    _wait_for(lambda: _running_containers(chaos, lost) >= 2, 90, "executions on the doomed one")
+    wait_until(lambda: _running_containers(chaos, lost) >= 2, 90, "executions on the doomed one")
     slots = doomed.kill9()
     killed_at = time.time()
     orphans = survivors(slots, timeout=5)
@@ -216,7 +208,7 @@ def test_a_spawner_with_a_live_spawners_name_is_refused(chaos):
     tally = Tally("a second spawner with a live spawner's name")
     for _ in range(20):
         tally.send(chaos.client, actor, "2")
-    _wait_for(lambda: _running_containers(chaos, name) >= 1, 60, "running executions")
+    wait_until(lambda: _running_containers(chaos, name) >= 1, 60, "running executions")
     # The same name from another work folder (as on another host), then from this one.
     elsewhere = chaos.spawner(name, ACTORS_SPAWNER_WORKDIR=str(chaos.root / "elsewhere"))
     here = chaos.spawner(name)

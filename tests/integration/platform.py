@@ -51,6 +51,18 @@ class RedisServer:
         self.process.wait(10)
 
 
+def wait_until(predicate, timeout: float, what: str, step: float = 0.2):
+    """``predicate()``'s first true value, polled every ``step`` s; fails naming ``what``
+    after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout}s"
+        time.sleep(step)
+
+
 def config_from(environment: dict):
     """The Config a process started with ``environment`` reads (this one's is left as it was)."""
     from actors_core.config import Config

@@ -15,17 +15,7 @@ from actors_core.store import Store
 from actors_core.tokens import mint
 
 from .conftest import ECHO, SLEEP
-from .platform import ApiClient, SpawnerProcess
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+from .platform import ApiClient, SpawnerProcess, wait_until
 
 
 # -- reconcile: a container that vanishes between the listing and its inspection -----------
@@ -88,7 +78,8 @@ def test_lost_process_spawner_is_settled_and_its_return_records_nothing_twice(
                                    default_environment={"SLEEP_SECONDS": "0.25"})
         admin.wait_actor(actor["id"])
         sent = [admin.send(actor["id"], "240") for _ in range(2)]  # a minute each
-        _wait(lambda: len(store.executions.running_on(lost_name)) == 2, 60, "both on the lost one")
+        wait_until(lambda: len(store.executions.running_on(lost_name)) == 2, 60,
+                   "both on the lost one")
         for eid in sent:
             admin.wait_for_log(actor["id"], eid, "iteration 1 of 240")
         live = SpawnerProcess(live_env, live_name, queues=queue, slots=2,
@@ -110,7 +101,7 @@ def test_lost_process_spawner_is_settled_and_its_return_records_nothing_twice(
         # The lost spawner comes back: it removes what was settled, records nothing again.
         lost = SpawnerProcess(lost_env, lost_name, queues=queue, slots=2,
                               log_path=platform_dir / f"{lost_name}.log")
-        _wait(lambda: not any(_alive(pid) for pid in pids), 60, "the leftovers to be removed")
+        wait_until(lambda: not any(_alive(pid) for pid in pids), 60, "the leftovers to be removed")
         time.sleep(1)
         for before in settled:
             after = admin.execution(actor["id"], before["id"])
@@ -151,11 +142,11 @@ def test_retries_on_exit_code_are_linked_tries_with_a_dead_letter_view(admin):
     first_id = admin.send(actor["id"], "try me", params={"ECHO_EXIT_CODE": "3"})
     fine_id = admin.send(actor["id"], "fine")
 
-    first = _wait(lambda: (lambda e: e if len(e.get("retries") or []) == 2 else None)(
+    first = wait_until(lambda: (lambda e: e if len(e.get("retries") or []) == 2 else None)(
         admin.execution(actor["id"], first_id)), 90, "two retries")
     tries = [admin.wait(actor["id"], eid, timeout=60) for eid in [first_id] + first["retries"]]
     # The dead-letter mark is written just after the last try's final record: wait for it.
-    tries[-1] = _wait(lambda: (lambda e: e if e.get("retries_exhausted") else None)(
+    tries[-1] = wait_until(lambda: (lambda e: e if e.get("retries_exhausted") else None)(
         admin.execution(actor["id"], tries[-1]["id"])), 30, "the dead-letter mark")
     assert [t["exit_code"] for t in tries] == [3, 3, 3]
     assert [t.get("retry_number", 0) for t in tries] == [0, 1, 2]
@@ -179,7 +170,7 @@ def test_a_pending_retry_can_be_cancelled(admin):
     actor = admin.create_actor(ECHO, max_retries=3, retry_backoff=3600, retry_on_exit_code=True)
     admin.wait_actor(actor["id"])
     eid = admin.send(actor["id"], "once", params={"ECHO_EXIT_CODE": "1"})
-    execution = _wait(lambda: (lambda e: e if e.get("retry_due") else None)(
+    execution = wait_until(lambda: (lambda e: e if e.get("retry_due") else None)(
         admin.execution(actor["id"], eid)), 60, "a scheduled retry")
     assert execution["status"] == "COMPLETE" and execution["exit_code"] == 1
     answer = admin.delete(f"/actors/{actor['id']}/executions/{eid}")
@@ -238,7 +229,7 @@ def test_python_client_rerun(admin, api, user_token):
 
     client = Client(api.url, user_token)
     actor = client.actors.create(ECHO)
-    _wait(lambda: actor.reload().attrs["status"] == "READY", 60, "the actor")
+    wait_until(lambda: actor.reload().attrs["status"] == "READY", 60, "the actor")
     first = actor.send("from python").wait(timeout=60)
     again = first.rerun()
     assert again.attrs["rerun_of"] == first.id

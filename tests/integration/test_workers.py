@@ -11,7 +11,7 @@ import uuid
 from spawner.runtimes.base import parse_state_time
 
 from .conftest import ECHO, SLEEP
-from .platform import SpawnerProcess
+from .platform import SpawnerProcess, wait_until
 
 
 def _spawner(environment, platform_dir, queue, slots=4, suffix="", **settings):
@@ -28,16 +28,6 @@ def _max_overlap(executions) -> int:
     return max(sum(1 for s, f in spans if s <= start < f) for start, _ in spans)
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout}s"
-        time.sleep(0.2)
-
-
 def test_concurrency_never_exceeds_max_workers(admin, environment, platform_dir):
     queue = f"conc-{uuid.uuid4().hex[:6]}"
     spawner = _spawner(environment, platform_dir, queue, slots=5)
@@ -50,7 +40,7 @@ def test_concurrency_never_exceeds_max_workers(admin, environment, platform_dir)
             workers = admin.result(admin.get(f"/actors/{actor['id']}/workers"))
             return workers if all(w["status"] == "READY" for w in workers) else None
 
-        workers = _wait_for(all_ready, 20, "every worker READY")
+        workers = wait_until(all_ready, 20, "every worker READY")
     finally:
         spawner.stop()
     assert [(e["status"], e["exit_code"]) for e in executions] == [("COMPLETE", 0)] * 6
@@ -76,7 +66,7 @@ def test_workers_scale_up_under_a_burst_and_down_when_idle(admin, environment, p
             busy = [w for w in admin.result(admin.get(workers_path)) if w["status"] == "BUSY"]
             return busy if len(busy) == 3 else None
 
-        busy = _wait_for(three_busy, 60, "three busy workers")
+        busy = wait_until(three_busy, 60, "three busy workers")
         assert all(w["host"] == spawner.name and w["execution_id"] for w in busy)
         # a worker deleted while busy finishes its execution, then goes
         victim = busy[0]["id"]
@@ -87,14 +77,14 @@ def test_workers_scale_up_under_a_burst_and_down_when_idle(admin, environment, p
         assert _max_overlap(executions) == 3
         # idle for ACTORS_WORKER_IDLE_SECONDS: the next sweep retires all but the one a
         # READY actor keeps
-        _wait_for(lambda: len(admin.result(admin.get(workers_path))) == 1, 40, "scale down to one")
+        wait_until(lambda: len(admin.result(admin.get(workers_path))) == 1, 40, "scale down to one")
 
         # POST workers keeps a minimum through idle time, capped at max_workers
         response = admin.post(workers_path, json={"num": 5})
         kept = admin.result(response)
         assert len(kept) == 3 and "at most 3" in response.json()["message"]
         admin.post(workers_path, json={"num": 1})
-        _wait_for(lambda: len(admin.result(admin.get(workers_path))) == 1, 40, "scale down to one")
+        wait_until(lambda: len(admin.result(admin.get(workers_path))) == 1, 40, "scale down to one")
         time.sleep(12)  # past another sweep: the kept one stays
         assert [w["status"] for w in admin.result(admin.get(workers_path))] == ["READY"]
         utilization = admin.result(admin.get("/actors/utilization"))
@@ -165,24 +155,24 @@ def test_a_dead_spawners_worker_is_dropped_and_comes_back_with_it(admin, environ
         workers_path = f"/actors/{actor['id']}/workers"
         execution_id = admin.send(actor["id"], "40")
         admin.wait(actor["id"], execution_id, statuses=("RUNNING",))
-        _wait_for(lambda: [w["status"] for w in admin.result(admin.get(workers_path))] == ["BUSY"],
-                  20, "a busy worker")
+        wait_until(lambda: [w["status"] for w in admin.result(admin.get(workers_path))] == ["BUSY"],
+                   20, "a busy worker")
         first.crash()  # its container runs on; its slot lease expires after 30 s
         other = _spawner(environment, platform_dir, queue, slots=1, suffix="-other")
         # the lost BUSY worker is dropped; the actor, READY, gets a fresh idle one
-        _wait_for(lambda: [(w["status"], w["host"]) for w in admin.result(admin.get(workers_path))]
-                  == [("READY", None)], 60, "the lost worker dropped")
+        wait_until(lambda: [(w["status"], w["host"]) for w in admin.result(admin.get(workers_path))]
+                   == [("READY", None)], 60, "the lost worker dropped")
         assert admin.execution(actor["id"], execution_id)["status"] == "RUNNING"
 
         restarted = _spawner(environment, platform_dir, queue, slots=1, **slow)  # reconciles
-        worker = _wait_for(lambda: next((w for w in admin.result(admin.get(workers_path))
+        worker = wait_until(lambda: next((w for w in admin.result(admin.get(workers_path))
                                          if w["status"] == "BUSY"), None), 30,
-                           "the worker re-attached")
+                            "the worker re-attached")
         assert worker["host"] == first.name and worker["execution_id"] == execution_id
         execution = admin.wait(actor["id"], execution_id, timeout=60)
         assert execution["status"] == "COMPLETE" and execution["worker_id"] == worker["id"]
-        _wait_for(lambda: [w["status"] for w in admin.result(admin.get(workers_path))] == ["READY"],
-                  20, "the worker READY again")
+        wait_until(lambda: [w["status"] for w in admin.result(admin.get(workers_path))]
+                   == ["READY"], 20, "the worker READY again")
     finally:
         for spawner in (first, other, restarted):
             if spawner:
@@ -196,10 +186,10 @@ def test_post_workers_num_has_that_many_within_seconds(admin, environment, platf
         actor = admin.create_actor(ECHO, queue=queue, max_workers=4)
         workers_path = f"/actors/{actor['id']}/workers"
         admin.wait_actor(actor["id"], statuses=("READY",))
-        _wait_for(lambda: len(admin.result(admin.get(workers_path))) == 1, 10, "one worker")
+        wait_until(lambda: len(admin.result(admin.get(workers_path))) == 1, 10, "one worker")
         started = time.monotonic()
         admin.result(admin.post(workers_path, json={"num": 3}))
-        workers = _wait_for(lambda: (lambda w: w if len(w) == 3 else None)(
+        workers = wait_until(lambda: (lambda w: w if len(w) == 3 else None)(
             admin.result(admin.get(workers_path))), 5, "three workers")
         assert time.monotonic() - started < 5
         assert {w["status"] for w in workers} == {"READY"}
